@@ -1,0 +1,227 @@
+"""An agent: one camera's framer, streamers and heartbeat, run as one TaskGroup with an explicit state."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vsnative.backoff import Backoff
+from vsnative.counters import AgentCounters
+from vsnative.errors import StreamError, StreamFailure, VsnError
+from vsnative.framers.base import FRAMERS, Framer, FramerSession, pump
+from vsnative.log import redact
+from vsnative.media.fanout import FanOut
+from vsnative.media.packets import EncodedPacket
+from vsnative.models import Camera
+from vsnative.pipeline import CameraPipeline
+from vsnative.streamers.base import STREAMERS, Streamer, StreamerContext
+
+log = logging.getLogger(__name__)
+
+
+class AgentState(enum.StrEnum):
+    STARTING = "starting"  # connecting for the first time
+    RUNNING = "running"  # packets are flowing
+    RETRYING = "retrying"  # the stream failed; reconnecting after a backoff
+    FAILED = "failed"  # a failure retrying soon cannot fix (credentials, path, codec); still retried slowly
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """What an agent reports every heartbeat period (vs-go's fields plus pipeline health)."""
+
+    camera_id: str
+    agent_id: str
+    startup_time: int
+    last_heartbeat: int
+    uptime: int
+    healthy: bool
+    state: AgentState
+
+
+HeartbeatSink = Callable[[Heartbeat], Awaitable[None]]
+
+
+@dataclass
+class AgentEnv:
+    """What the process lends each agent."""
+
+    recordings_dir: Path
+    demux_executor: Executor  # one long-running thread per agent
+    io_executor: Executor  # short blocking jobs: muxing, file system
+    heartbeat_seconds: float = 30.0
+    heartbeat: HeartbeatSink | None = None
+    backoff_initial: float = 1.0
+    backoff_cap: float = 30.0
+    healthy_reset_seconds: float = 30.0
+
+
+class Agent:
+    """Runs one camera until `stop()`; reconnects its framer forever with capped, jittered backoff."""
+
+    def __init__(self, camera: Camera, pipeline: CameraPipeline, env: AgentEnv, agent_id: str | None = None) -> None:
+        self.camera = camera
+        self.pipeline = pipeline
+        self.env = env
+        self.agent_id = agent_id or str(uuid.uuid4())
+        self.state = AgentState.STARTING
+        self.failure: StreamFailure | None = None
+        self.last_error = ""
+        self.counters = AgentCounters()
+        self.started_at = time.time()
+        self.last_packet_at = 0.0  # monotonic
+        self.video: dict[str, Any] = {}
+        self._stopping = asyncio.Event()
+        self._thread_stop = threading.Event()
+        self.fanout = FanOut()
+        framer_cls = FRAMERS.get(camera.framerType)
+        framer_config = getattr(pipeline.framers, camera.framerType, None)
+        if framer_config is None:
+            framer_config = framer_cls.config_model()
+        self.framer: Framer = framer_cls(camera, framer_config)
+        self.context = StreamerContext(camera, env.recordings_dir, env.io_executor, self.counters)
+        self.streamers: list[Streamer] = [
+            STREAMERS.get(cfg.type)(cfg, self.context) for cfg in pipeline.streamers
+        ]
+
+    # --- health ----------------------------------------------------------------------------------
+    @property
+    def healthy(self) -> bool:
+        """True only while packets flow: a connected agent whose stream stalled is not healthy."""
+        return (
+            self.state == AgentState.RUNNING
+            and time.monotonic() - self.last_packet_at < self.framer.stall_seconds
+        )
+
+    def snapshot(self) -> dict[str, Any]:
+        """State and counters for the API (no credentials)."""
+        return {
+            "cameraId": self.camera.id,
+            "name": self.camera.name,
+            "agentId": self.agent_id,
+            "framerType": self.camera.framerType,
+            "state": self.state.value,
+            "healthy": self.healthy,
+            "failure": self.failure.value if self.failure else None,
+            "lastError": self.last_error,
+            "startupTime": int(self.started_at),
+            "uptime": int(time.time() - self.started_at),
+            "video": self.video,
+            "streamers": [s.config.type for s in self.streamers],
+            "counters": {**self.counters.as_dict(), "drops": self.fanout.dropped},
+        }
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the agent to finish: the framer stops, streamers drain and close their files."""
+        self._stopping.set()
+        self._thread_stop.set()
+
+    async def run(self) -> None:
+        log.info("agent %s starting for camera %s (%s)", self.agent_id, self.camera.id, self.camera.safe_url)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for streamer in self.streamers:
+                    tg.create_task(streamer.run(self.fanout.subscribe(type(streamer).__name__, streamer.queue_packets)))
+                tg.create_task(self._framer_loop())
+                tg.create_task(self._heartbeat_loop())
+        finally:
+            self._thread_stop.set()
+            self.fanout.close()
+            self.state = AgentState.STOPPED
+            log.info("agent %s stopped for camera %s", self.agent_id, self.camera.id)
+
+    async def _framer_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        backoff = Backoff(self.env.backoff_initial, self.env.backoff_cap)
+        session_no = 0
+        try:
+            while not self._stopping.is_set():
+                session_no += 1
+                opened = time.monotonic()
+                try:
+                    session = await loop.run_in_executor(self.env.demux_executor, self.framer.open, session_no)
+                    await self._stream(loop, session)
+                    return  # stopped on request
+                except StreamError as exc:
+                    error = exc
+                except (VsnError, OSError, ValueError, RuntimeError) as exc:
+                    error = StreamError(StreamFailure.MALFORMED, redact(str(exc)))
+                if self._stopping.is_set():
+                    return
+                if time.monotonic() - opened > self.env.healthy_reset_seconds:
+                    backoff.reset()
+                self.failure = error.failure
+                self.last_error = str(error)
+                self.state = AgentState.FAILED if error.permanent else AgentState.RETRYING
+                delay = backoff.cap if error.permanent else backoff.next_delay()
+                self.counters.reconnects += 1
+                log.warning("camera %s: %s; retrying in %.1f s", self.camera.id, error, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+        finally:
+            self._thread_stop.set()
+            self.fanout.close()  # only the producer ends the stream
+
+    async def _stream(self, loop: asyncio.AbstractEventLoop, session: FramerSession) -> None:
+        video = session.info.video
+        self.video = {"codec": video.codec, "width": video.width, "height": video.height}
+        self._thread_stop.clear()
+        if self._stopping.is_set():
+            self._thread_stop.set()
+
+        def deliver(packet: EncodedPacket) -> None:
+            loop.call_soon_threadsafe(self._on_packet, packet)
+
+        def run() -> None:
+            try:
+                pump(session, deliver, self._thread_stop, self.framer.stall_seconds)
+            finally:
+                session.close()
+
+        await loop.run_in_executor(self.env.demux_executor, run)
+
+    def _on_packet(self, packet: EncodedPacket) -> None:
+        counters = self.counters
+        counters.packets += 1
+        counters.bytes += len(packet.data)
+        if packet.keyframe and packet.is_video:
+            counters.keyframes += 1
+        self.last_packet_at = time.monotonic()
+        if self.state != AgentState.RUNNING:
+            self.state = AgentState.RUNNING
+            self.failure = None
+            log.info("camera %s: streaming %s", self.camera.id, self.video)
+        self.fanout.publish(packet)
+
+    async def _heartbeat_loop(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.env.heartbeat_seconds)
+            if self._stopping.is_set() or self.env.heartbeat is None:
+                continue
+            now = time.time()
+            beat = Heartbeat(
+                camera_id=self.camera.id,
+                agent_id=self.agent_id,
+                startup_time=int(self.started_at),
+                last_heartbeat=int(now),
+                uptime=int(now - self.started_at),
+                healthy=self.healthy,
+                state=self.state,
+            )
+            try:
+                await self.env.heartbeat(beat)
+            except VsnError as exc:
+                log.warning("camera %s: heartbeat not written: %s", self.camera.id, exc)

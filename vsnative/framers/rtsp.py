@@ -1,0 +1,181 @@
+"""RTSP framer: PyAV demuxes the camera's stream (TCP or UDP) without decoding anything."""
+
+from __future__ import annotations
+
+import time
+from fractions import Fraction
+from collections.abc import Iterator
+from typing import Literal
+
+import av
+import av.error
+from av.container import InputContainer
+from av.packet import Packet
+from pydantic import BaseModel, ConfigDict, Field
+
+from vsnative.errors import StreamError, StreamFailure
+from vsnative.framers.base import FRAMERS, Framer, FramerSession
+from vsnative.log import redact
+from vsnative.media.packets import (
+    AUDIO_CODECS,
+    VIDEO_CODECS,
+    CodecTemplate,
+    EncodedPacket,
+    MediaTrack,
+    StreamInfo,
+    annexb_extradata,
+    with_parameter_sets,
+)
+
+
+class RtspFramerConfig(BaseModel):
+    """Options of the `rtsp` framer (settings/pipeline.json, `framers.rtsp`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    transport: Literal["tcp", "udp"] = "tcp"
+    openTimeoutSeconds: float = Field(10.0, gt=0)  # noqa: N815
+    readTimeoutSeconds: float = Field(5.0, gt=0)  # noqa: N815
+    stallSeconds: float = Field(10.0, gt=0)  # noqa: N815
+    recordAudio: bool = True  # noqa: N815
+
+
+def classify(exc: BaseException, safe_url: str) -> StreamError:
+    """Map a PyAV/OS error to a StreamError whose message holds no credentials."""
+    text = redact(str(exc))
+    if isinstance(exc, av.error.HTTPUnauthorizedError | av.error.HTTPForbiddenError):
+        failure = StreamFailure.UNAUTHORIZED
+    elif isinstance(exc, av.error.HTTPNotFoundError):
+        failure = StreamFailure.NOT_FOUND
+    elif isinstance(exc, av.error.InvalidDataError | av.error.PatchWelcomeError):
+        failure = StreamFailure.MALFORMED
+    elif isinstance(exc, av.error.EOFError):
+        failure = StreamFailure.ENDED
+    else:
+        failure = StreamFailure.UNREACHABLE
+    return StreamError(failure, f"{safe_url}: {text}")
+
+
+class RtspSession(FramerSession):
+    def __init__(self, container: InputContainer, info: StreamInfo, source_index: dict[int, int]) -> None:
+        self.container = container
+        self.info = info
+        self._track_of = source_index
+        self._parameter_sets = annexb_extradata(info.video.extradata, info.video.codec)
+        self._last_dts: dict[int, int] = {}
+        streams = [container.streams[i] for i in source_index]
+        self._packets: Iterator[Packet] = container.demux(*streams)
+        self._closed = False
+
+    def read(self) -> EncodedPacket | None:
+        try:
+            packet = next(self._packets)
+        except StopIteration:
+            raise StreamError(StreamFailure.ENDED, "the camera closed the stream") from None
+        except av.error.FFmpegError as exc:
+            raise classify(exc, "stream") from exc
+        if packet.size == 0 or packet.stream.index not in self._track_of:
+            return None
+        track_index = self._track_of[packet.stream.index]
+        track = self.info.tracks[track_index]
+        last = self._last_dts.get(track_index)
+        dts = packet.dts if packet.dts is not None else packet.pts
+        if dts is None:  # the first packet after connecting can lack timestamps
+            dts = 0 if last is None else last + 1
+        pts = packet.pts if packet.pts is not None else dts
+        self._last_dts[track_index] = dts
+        data = bytes(packet)
+        keyframe = bool(packet.is_keyframe)
+        if keyframe and track.kind == "video":
+            data = with_parameter_sets(data, track.codec, self._parameter_sets)
+        return EncodedPacket(
+            info=self.info,
+            track=track_index,
+            data=data,
+            pts=pts,
+            dts=dts,
+            keyframe=keyframe or track.kind == "audio",
+            wallclock=time.time(),
+            duration=packet.duration or 0,
+        )
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.container.close()
+
+
+@FRAMERS.register("rtsp")
+class RtspFramer(Framer):
+    """Pulls H.264/H.265 (and AAC audio, when present) from an RTSP camera."""
+
+    config_model = RtspFramerConfig
+    config: RtspFramerConfig
+
+    @property
+    def stall_seconds(self) -> float:
+        return self.config.stallSeconds
+
+    def open(self, session: int) -> FramerSession:
+        url = self.camera.url
+        safe_url = self.camera.safe_url
+        if not url.lower().startswith(("rtsp://", "rtsps://")):
+            raise StreamError(StreamFailure.UNREACHABLE, f"rtspUrl {safe_url!r} is not an rtsp:// URL")
+        options = {
+            "rtsp_transport": self.config.transport,
+            "analyzeduration": "0",
+            "probesize": "32768",
+            "allowed_media_types": "video+audio",
+        }
+        try:
+            container = av.open(
+                url,
+                options=options,
+                timeout=(self.config.openTimeoutSeconds, self.config.readTimeoutSeconds),
+            )
+        except av.error.FFmpegError as exc:
+            raise classify(exc, safe_url) from exc
+        except OSError as exc:
+            raise StreamError(StreamFailure.UNREACHABLE, f"{safe_url}: {redact(str(exc))}") from exc
+        try:
+            info, source_index = self._describe(container, session)
+        except BaseException:
+            container.close()
+            raise
+        return RtspSession(container, info, source_index)
+
+    def _describe(self, container: InputContainer, session: int) -> tuple[StreamInfo, dict[int, int]]:
+        video = next((s for s in container.streams.video if s.codec_context.name in VIDEO_CODECS), None)
+        if video is None:
+            found = ", ".join(s.codec_context.name for s in container.streams if s.codec_context) or "none"
+            raise StreamError(StreamFailure.UNSUPPORTED, f"no H.264/H.265 video track (found: {found})")
+        ctx = video.codec_context
+        tracks = [
+            MediaTrack(
+                index=0,
+                kind="video",
+                codec=ctx.name,
+                time_base=video.time_base or Fraction(1, 90000),
+                width=ctx.width,
+                height=ctx.height,
+                extradata=bytes(ctx.extradata or b""),
+                template=CodecTemplate(video),
+            )
+        ]
+        source_index = {video.index: 0}
+        if self.config.recordAudio:
+            audio = next((s for s in container.streams.audio if s.codec_context.name in AUDIO_CODECS), None)
+            if audio is not None and audio.codec_context.extradata:
+                tracks.append(
+                    MediaTrack(
+                        index=1,
+                        kind="audio",
+                        codec=audio.codec_context.name,
+                        time_base=audio.time_base or Fraction(1, audio.codec_context.sample_rate or 90000),
+                        sample_rate=audio.codec_context.sample_rate,
+                        extradata=bytes(audio.codec_context.extradata),
+                        template=CodecTemplate(audio),
+                    )
+                )
+                source_index[audio.index] = 1
+        return StreamInfo(session=session, tracks=tuple(tracks), opened_at=time.time()), source_index

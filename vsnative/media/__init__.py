@@ -1,0 +1,1 @@
+"""Media plumbing shared by framers and streamers: packet values, fan-out, clip muxing."""

@@ -1,0 +1,94 @@
+"""MP4 clip muxing: remux compressed packets into a fragmented MP4 (`.part` until closed). Blocking: threads only."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+from av.container import OutputContainer
+from av.stream import Stream
+
+from vsnative.media.packets import EncodedPacket, StreamInfo
+
+PART_SUFFIX = ".part"
+MP4_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}
+
+
+@dataclass(frozen=True, slots=True)
+class ClipInfo:
+    """A closed clip: where it is and what it covers."""
+
+    path: Path
+    start: float  # wall clock of the first frame, seconds since the epoch
+    duration: float  # seconds
+    frames: int  # video frames
+    size: int  # bytes
+
+
+class ClipWriter:
+    """Writes one clip. Timestamps are rebased so the clip starts at 0; video decides the clip's start."""
+
+    def __init__(self, path: Path, first: EncodedPacket, start_wallclock: float) -> None:
+        if not (first.is_video and first.keyframe):
+            raise ValueError("a clip starts with a video keyframe")
+        self.path = path
+        self.part = path.with_name(path.name + PART_SUFFIX)
+        self.info: StreamInfo = first.info
+        self.start_wallclock = start_wallclock
+        self.frames = 0
+        self._video_tb = first.time_base
+        self._first_dts = first.dts
+        self._last_video_dts = first.dts
+        self._frame_ticks = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._out: OutputContainer = av.open(str(self.part), "w", format="mp4", options=dict(MP4_OPTIONS))
+        self._streams: list[Stream] = []
+        self._offsets: list[int] = []
+        start_seconds = first.dts * first.time_base
+        for track in self.info.tracks:
+            if track.template is not None:
+                stream = self._out.add_stream_from_template(track.template.stream)
+            else:
+                stream = self._out.add_mux_stream(track.codec, width=track.width, height=track.height)
+            stream.time_base = track.time_base
+            self._streams.append(stream)
+            self._offsets.append(round(start_seconds / track.time_base))
+        self.write(first)
+
+    def write(self, packet: EncodedPacket) -> None:
+        track = packet.track
+        dts = packet.dts - self._offsets[track]
+        if dts < 0:  # audio from before the clip's first video frame
+            return
+        out = av.Packet(packet.data)
+        out.dts = dts
+        out.pts = max(packet.pts - self._offsets[track], dts)
+        out.time_base = packet.time_base
+        out.is_keyframe = packet.keyframe
+        out.stream = self._streams[track]
+        if packet.is_video:
+            if self.frames:
+                self._frame_ticks = packet.dts - self._last_video_dts
+            self._last_video_dts = packet.dts
+            self.frames += 1
+        self._out.mux(out)
+
+    @property
+    def duration(self) -> float:
+        """Seconds covered by the video written so far (the last frame counted for one frame interval)."""
+        return float((self._last_video_dts - self._first_dts + self._frame_ticks) * self._video_tb)
+
+    def close(self) -> ClipInfo:
+        """Finish the file and rename `.part` to its final name."""
+        self._out.close()
+        os.replace(self.part, self.path)
+        return ClipInfo(self.path, self.start_wallclock, self.duration, self.frames, self.path.stat().st_size)
+
+    def abandon(self) -> None:
+        """Close after a write error, keeping what reached the disk under the `.part` name."""
+        try:
+            self._out.close()
+        except (av.error.FFmpegError, OSError):
+            pass

@@ -1,0 +1,128 @@
+"""Packet fan-out: one producer (the framer) to many subscribers, each with its own bounded queue.
+
+The producer never waits. A subscriber that falls behind loses its backlog, receives one GAP marker and
+resumes at the next video keyframe. Only the producer ends the stream (`close`); a subscriber leaves by
+`unsubscribe`, which never affects the producer or the other subscribers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import enum
+from collections.abc import AsyncIterator
+from typing import Final
+
+from vsnative.media.packets import EncodedPacket
+
+
+class Marker(enum.Enum):
+    GAP = "gap"  # packets were lost between the previous item and the next one
+
+
+GAP: Final = Marker.GAP
+Item = EncodedPacket | Marker
+
+
+class Subscription:
+    """A subscriber's view of the fan-out. Iterate it with `async for`; iteration ends when the producer closes."""
+
+    def __init__(self, fanout: FanOut, name: str, maxsize: int) -> None:
+        self.name = name
+        self.maxsize = maxsize
+        self.dropped = 0  # packets discarded because this subscriber was too slow
+        self.gaps = 0
+        self._fanout = fanout
+        self._queue: collections.deque[Item] = collections.deque()
+        self._wakeup = asyncio.Event()
+        self._need_keyframe = True
+        self._closed = False
+
+    def _offer(self, packet: EncodedPacket) -> None:
+        if self._need_keyframe:
+            if not (packet.keyframe and packet.is_video):
+                return
+            self._need_keyframe = False
+        if len(self._queue) >= self.maxsize:
+            self.dropped += sum(1 for item in self._queue if isinstance(item, EncodedPacket)) + 1
+            self.gaps += 1
+            self._queue.clear()
+            self._queue.append(GAP)
+            self._need_keyframe = True
+            self._wakeup.set()
+            return
+        self._queue.append(packet)
+        self._wakeup.set()
+
+    def _end(self) -> None:
+        self._closed = True
+        self._wakeup.set()
+
+    def get_nowait(self) -> Item | None:
+        """Next item if one is queued, else None."""
+        return self._queue.popleft() if self._queue else None
+
+    async def get(self) -> Item | None:
+        """Next item; None once the producer has closed and the queue is drained."""
+        while not self._queue:
+            if self._closed:
+                return None
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        return self._queue.popleft()
+
+    def __aiter__(self) -> AsyncIterator[Item]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Item]:
+        while (item := await self.get()) is not None:
+            yield item
+
+    def unsubscribe(self) -> None:
+        self._fanout._subscribers.discard(self)
+        self._end()
+
+    @property
+    def backlog(self) -> int:
+        return len(self._queue)
+
+
+class FanOut:
+    """Distributes packets to subscribers. All methods run on the event loop thread."""
+
+    def __init__(self, default_maxsize: int = 256) -> None:
+        self.default_maxsize = default_maxsize
+        self._subscribers: set[Subscription] = set()
+        self.closed = False
+        self.published = 0
+
+    def subscribe(self, name: str, maxsize: int | None = None) -> Subscription:
+        sub = Subscription(self, name, maxsize or self.default_maxsize)
+        if self.closed:
+            sub._end()
+        else:
+            self._subscribers.add(sub)
+        return sub
+
+    def publish(self, packet: EncodedPacket) -> None:
+        """Hand a packet to every subscriber without ever waiting."""
+        if self.closed:
+            return
+        self.published += 1
+        for sub in self._subscribers:
+            sub._offer(packet)
+
+    def close(self) -> None:
+        """End the stream for all subscribers (producer only)."""
+        self.closed = True
+        for sub in self._subscribers:
+            sub._end()
+        self._subscribers.clear()
+
+    @property
+    def dropped(self) -> int:
+        return sum(sub.dropped for sub in self._subscribers)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)

@@ -1,0 +1,182 @@
+"""The recordings folder: clip naming (`<cameraId>/<YYYY-MM-DD>/<HH-MM-SS>.mp4`, UTC), the per-day index, retention."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from vsnative.media.clip import ClipInfo
+
+log = logging.getLogger(__name__)
+
+INDEX_NAME = "index.jsonl"
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_CLIP = re.compile(r"^(\d{2})-(\d{2})-(\d{2})(?:-(\d+))?\.mp4$")
+
+
+class RetentionConfig(BaseModel):
+    """When clips are deleted (settings/pipeline.json, `retention`). Oldest clips go first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    maxAgeHours: float | None = Field(168.0, gt=0)  # noqa: N815
+    maxBytes: int | None = Field(None, gt=0)  # noqa: N815
+    minFreeBytes: int = Field(1_000_000_000, ge=0)  # noqa: N815
+
+
+def clip_path(root: Path, camera_id: str, start: float) -> Path:
+    """A free name for a clip that starts at `start` (epoch seconds); `-1`, `-2`... when the second is taken."""
+    moment = datetime.fromtimestamp(start, UTC)
+    day = root / camera_id / moment.strftime("%Y-%m-%d")
+    stem = moment.strftime("%H-%M-%S")
+    candidate = day / f"{stem}.mp4"
+    n = 0
+    while candidate.exists() or candidate.with_name(candidate.name + ".part").exists():
+        n += 1
+        candidate = day / f"{stem}-{n}.mp4"
+    return candidate
+
+
+def clip_start(path: Path) -> datetime | None:
+    """The UTC start second encoded in a clip's path, or None for a name that is not ours."""
+    match = _CLIP.match(path.name)
+    if not match or not _DAY.match(path.parent.name):
+        return None
+    hour, minute, second = (int(g) for g in match.groups()[:3])
+    try:
+        return datetime.strptime(path.parent.name, "%Y-%m-%d").replace(
+            hour=hour, minute=minute, second=second, tzinfo=UTC
+        )
+    except ValueError:
+        return None
+
+
+def append_index(clip: ClipInfo) -> None:
+    """Record a closed clip's exact start, duration, frames and size in its day's index.jsonl."""
+    line = orjson.dumps(
+        {
+            "file": clip.path.name,
+            "start": round(clip.start, 6),
+            "duration": round(clip.duration, 6),
+            "frames": clip.frames,
+            "size": clip.size,
+        }
+    )
+    with open(clip.path.parent / INDEX_NAME, "ab") as fh:
+        fh.write(line + b"\n")
+
+
+def read_index(day_dir: Path) -> list[dict[str, object]]:
+    """Entries of a day's index whose clip still exists; torn or unreadable lines are skipped."""
+    try:
+        raw = (day_dir / INDEX_NAME).read_bytes()
+    except FileNotFoundError:
+        return []
+    entries = []
+    for line in raw.splitlines():
+        try:
+            entry = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(entry, dict) and (day_dir / str(entry.get("file"))).exists():
+            entries.append(entry)
+    return entries
+
+
+@dataclass(order=True)
+class _Clip:
+    start: datetime
+    path: Path = field(compare=False)
+    size: int = field(compare=False)
+
+
+def list_clips(root: Path) -> list[_Clip]:
+    """Every closed clip under root, oldest first (in-progress `.part` files are never listed)."""
+    clips = []
+    for day in root.glob("*/*"):
+        if not _DAY.match(day.name):
+            continue
+        for path in day.glob("*.mp4"):
+            start = clip_start(path)
+            if start is None:
+                continue
+            try:
+                clips.append(_Clip(start, path, path.stat().st_size))
+            except FileNotFoundError:
+                continue
+    clips.sort()
+    return clips
+
+
+@dataclass
+class RetentionReport:
+    deleted: int = 0
+    freed: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+def sweep(root: Path, config: RetentionConfig, now: float | None = None) -> RetentionReport:
+    """Delete clips past max age, then the oldest while over maxBytes or under the free-disk floor.
+
+    Blocking (file system): run it in a worker thread. Never touches `.part` files (clips being written).
+    """
+    report = RetentionReport()
+    if not root.exists():
+        return report
+    now = time.time() if now is None else now
+    clips = list_clips(root)
+    keep: list[_Clip] = []
+
+    def delete(clip: _Clip, reason: str) -> None:
+        try:
+            clip.path.unlink()
+        except FileNotFoundError:
+            return
+        report.deleted += 1
+        report.freed += clip.size
+        report.reasons[reason] = report.reasons.get(reason, 0) + 1
+
+    for clip in clips:
+        if config.maxAgeHours is not None and clip.start.timestamp() < now - config.maxAgeHours * 3600:
+            delete(clip, "age")
+        else:
+            keep.append(clip)
+    if config.maxBytes is not None:
+        total = sum(c.size for c in keep)
+        while keep and total > config.maxBytes:
+            clip = keep.pop(0)
+            total -= clip.size
+            delete(clip, "bytes")
+    while keep and shutil.disk_usage(root).free < config.minFreeBytes:
+        delete(keep.pop(0), "disk")
+    for day in {c.path.parent for c in clips}:
+        _prune_day(day)
+    if report.deleted:
+        log.info("retention deleted %d clips (%d bytes): %s", report.deleted, report.freed, report.reasons)
+    return report
+
+
+def _prune_day(day: Path) -> None:
+    """Remove a day folder once it holds no clip (its index goes with it)."""
+    try:
+        names = os.listdir(day)
+    except FileNotFoundError:
+        return
+    if any(name.endswith((".mp4", ".part")) for name in names):
+        return
+    for name in names:
+        if name == INDEX_NAME:
+            (day / name).unlink(missing_ok=True)
+    try:
+        day.rmdir()
+    except OSError:
+        pass

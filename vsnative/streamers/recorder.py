@@ -1,0 +1,168 @@
+"""`mp4Recorder` streamer: cuts the compressed stream into MP4 clips at keyframes, never re-encoding."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vsnative.media.clip import ClipInfo, ClipWriter
+from vsnative.media.fanout import Item, Marker, Subscription
+from vsnative.media.packets import EncodedPacket, StreamInfo
+from vsnative.recordings import append_index, clip_path
+from vsnative.streamers.base import STREAMERS, Streamer, StreamerContext
+
+log = logging.getLogger(__name__)
+
+
+class Mp4RecorderConfig(BaseModel):
+    """Options of the recorder (settings/pipeline.json, a `streamers` entry)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["mp4Recorder"] = "mp4Recorder"
+    clipSeconds: float = Field(5.0, ge=1, le=3600)  # noqa: N815
+    maxGapSeconds: float = Field(2.0, gt=0, description="a timestamp jump larger than this closes the clip")  # noqa: N815
+    queuePackets: int = Field(512, ge=16)  # noqa: N815
+
+
+@dataclass
+class _Anchor:
+    """Maps a session's video timestamps to wall clock, re-anchored if the two drift apart."""
+
+    info: StreamInfo
+    wallclock: float
+    dts: int
+
+    def wall(self, packet: EncodedPacket) -> float:
+        return self.wallclock + float((packet.dts - self.dts) * packet.time_base)
+
+
+Op = tuple[Literal["open"], EncodedPacket, float] | tuple[Literal["write"], EncodedPacket] | tuple[Literal["close"]]
+
+
+@STREAMERS.register("mp4Recorder")
+class Mp4Recorder(Streamer):
+    """Clip rules: a new clip starts at the first keyframe at or after `clipSeconds`; a reconnect, a dropped
+    backlog or a timestamp jump closes the clip, so a gap is always between clips, never inside one."""
+
+    config_model = Mp4RecorderConfig
+    config: Mp4RecorderConfig
+
+    def __init__(self, config: Mp4RecorderConfig, context: StreamerContext) -> None:
+        super().__init__(config, context)
+        self.queue_packets = config.queuePackets
+        self._writer: ClipWriter | None = None
+        self._open = False  # decision-side view of whether a clip is open
+        self._clip_info: StreamInfo | None = None
+        self._clip_start_dts = 0
+        self._last_dts: dict[int, int] = {}
+        self._anchor: _Anchor | None = None
+        self.failures = 0
+
+    # --- decisions (event loop, pure bookkeeping) -------------------------------------------------
+    def plan(self, item: Item) -> list[Op]:
+        """Turn one fan-out item into writer operations."""
+        if isinstance(item, Marker):
+            return self._cut()
+        packet = item
+        if self._open and packet.info is not self._clip_info:
+            ops = self._cut()
+        else:
+            ops = []
+        track = packet.track
+        last = self._last_dts.get(track)
+        if self._open and last is not None:
+            jump = float((packet.dts - last) * packet.time_base)
+            if packet.dts <= last or jump > self.config.maxGapSeconds:
+                if not packet.is_video:
+                    return ops  # a stray audio packet: drop it, keep the clip
+                log.warning("%s: timestamp jump of %.3f s, closing clip", self.context.camera.id, jump)
+                ops += self._cut()
+        if packet.is_video and packet.keyframe:
+            start = self._open and float((packet.dts - self._clip_start_dts) * packet.time_base) >= self.config.clipSeconds
+            if start:
+                ops += self._cut()
+            if not self._open:
+                self._open = True
+                self._clip_info = packet.info
+                self._clip_start_dts = packet.dts
+                self._last_dts = {track: packet.dts}
+                ops.append(("open", packet, self._wallclock(packet)))
+                return ops
+        if self._open:
+            self._last_dts[track] = packet.dts
+            ops.append(("write", packet))
+        return ops
+
+    def _cut(self) -> list[Op]:
+        if not self._open:
+            return []
+        self._open = False
+        self._clip_info = None
+        self._last_dts = {}
+        return [("close",)]
+
+    def _wallclock(self, packet: EncodedPacket) -> float:
+        anchor = self._anchor
+        if anchor is None or anchor.info is not packet.info or abs(anchor.wall(packet) - packet.wallclock) > 2.0:
+            anchor = self._anchor = _Anchor(packet.info, packet.wallclock, packet.dts)
+        return anchor.wall(packet)
+
+    # --- execution (worker thread: PyAV and the file system) --------------------------------------
+    def _apply(self, ops: list[Op]) -> list[ClipInfo]:
+        closed = []
+        for op in ops:
+            try:
+                if op[0] == "write":
+                    if self._writer is not None:
+                        self._writer.write(op[1])
+                elif op[0] == "open":
+                    path = clip_path(self.context.recordings_dir, self.context.camera.id, op[2])
+                    self._writer = ClipWriter(path, op[1], op[2])
+                else:
+                    clip = self._close_writer()
+                    if clip is not None:
+                        closed.append(clip)
+            except Exception:
+                # A failing disk must not stop the agent: drop this clip, count it, start again at a keyframe.
+                log.exception("%s: clip write failed", self.context.camera.id)
+                self.failures += 1
+                if self._writer is not None:
+                    self._writer.abandon()
+                    self._writer = None
+        return closed
+
+    def _close_writer(self) -> ClipInfo | None:
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return None
+        clip = writer.close()
+        append_index(clip)
+        return clip
+
+    async def run(self, subscription: Subscription) -> None:
+        loop = asyncio.get_running_loop()
+        executor = self.context.io_executor
+        try:
+            while (item := await subscription.get()) is not None:
+                ops = self.plan(item)
+                while (more := subscription.get_nowait()) is not None:
+                    ops += self.plan(more)
+                if ops:
+                    self._publish(await loop.run_in_executor(executor, self._apply, ops))
+        finally:
+            ops = self._cut()
+            if ops or self._writer is not None:
+                self._publish(await asyncio.shield(loop.run_in_executor(executor, self._apply, [("close",)])))
+
+    def _publish(self, clips: list[ClipInfo]) -> None:
+        for clip in clips:
+            self.context.counters.clips += 1
+            self.context.counters.last_clip_end = clip.start + clip.duration
+            log.debug("%s: clip %s (%.2f s, %d frames)", self.context.camera.id, clip.path.name, clip.duration, clip.frames)
+            for listener in self.context.clip_listeners:
+                listener(self.context.camera.id, clip)
