@@ -70,7 +70,9 @@ class AgentEnv:
 class Agent:
     """Runs one camera until `stop()`; reconnects its framer forever with capped, jittered backoff."""
 
-    def __init__(self, camera: Camera, pipeline: CameraPipeline, env: AgentEnv, agent_id: str | None = None) -> None:
+    def __init__(
+        self, camera: Camera, pipeline: CameraPipeline, env: AgentEnv, agent_id: str | None = None
+    ) -> None:
         self.camera = camera
         self.pipeline = pipeline
         self.env = env
@@ -133,7 +135,9 @@ class Agent:
         try:
             async with asyncio.TaskGroup() as tg:
                 for streamer in self.streamers:
-                    tg.create_task(streamer.run(self.fanout.subscribe(type(streamer).__name__, streamer.queue_packets)))
+                    tg.create_task(
+                        streamer.run(self.fanout.subscribe(type(streamer).__name__, streamer.queue_packets))
+                    )
                 tg.create_task(self._framer_loop())
                 tg.create_task(self._heartbeat_loop())
         finally:
@@ -151,7 +155,9 @@ class Agent:
                 session_no += 1
                 opened = time.monotonic()
                 try:
-                    session = await loop.run_in_executor(self.env.demux_executor, self.framer.open, session_no)
+                    session = await loop.run_in_executor(
+                        self.env.demux_executor, self.framer.open, session_no
+                    )
                     await self._stream(loop, session)
                     return  # stopped on request
                 except StreamError as exc:

@@ -22,15 +22,21 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--settings-dir", type=Path, help="folder with cameras.json and pipeline.json [VSN_SETTINGS_DIR]")
+    common.add_argument(
+        "--settings-dir", type=Path, help="folder with cameras.json and pipeline.json [VSN_SETTINGS_DIR]"
+    )
     common.add_argument("--recordings-dir", type=Path, help="folder for clips [VSN_RECORDINGS_DIR]")
     common.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR [VSN_LOG_LEVEL]")
     serve = sub.add_parser("serve", parents=[common], help="run agents for every camera and the HTTP API")
     serve.add_argument("--host", help="listen address, default 127.0.0.1 [VSN_HOST]")
     serve.add_argument("--port", type=int, help="listen port, default 8080 [VSN_PORT]")
-    serve.add_argument("--heartbeat-seconds", type=float, help="agent heartbeat period [VSN_HEARTBEAT_SECONDS]")
+    serve.add_argument(
+        "--heartbeat-seconds", type=float, help="agent heartbeat period [VSN_HEARTBEAT_SECONDS]"
+    )
     serve.add_argument("--max-agents", type=int, help="most agents in this process [VSN_MAX_AGENTS]")
-    sub.add_parser("check", parents=[common], help="validate settings/*.json and exit (0 = valid, 2 = invalid)")
+    sub.add_parser(
+        "check", parents=[common], help="validate settings/*.json and exit (0 = valid, 2 = invalid)"
+    )
     return parser
 
 

@@ -39,7 +39,9 @@ class StreamFailure(StrEnum):
     ENDED = "ended"
 
 
-PERMANENT_FAILURES = frozenset({StreamFailure.UNAUTHORIZED, StreamFailure.NOT_FOUND, StreamFailure.UNSUPPORTED})
+PERMANENT_FAILURES = frozenset(
+    {StreamFailure.UNAUTHORIZED, StreamFailure.NOT_FOUND, StreamFailure.UNSUPPORTED}
+)
 
 
 class StreamError(VsnError):

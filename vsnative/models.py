@@ -24,21 +24,23 @@ class Camera(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
 
     id: Annotated[str, Field(description="unique id; also the recordings folder name")]
-    vmsId: str = ""  # noqa: N815 - the file format is camelCase
+    vmsId: str = ""
     name: str = ""
-    rtspUrl: SecretStr = SecretStr("")  # noqa: N815
-    framerType: str = "rtsp"  # noqa: N815
+    rtspUrl: SecretStr = SecretStr("")
+    framerType: str = "rtsp"
     excluded: bool = False
-    agentId: str = ""  # noqa: N815
-    startupTime: int = 0  # noqa: N815
-    lastHeartbeat: int = 0  # noqa: N815
+    agentId: str = ""
+    startupTime: int = 0
+    lastHeartbeat: int = 0
     uptime: int = 0
 
     @field_validator("id")
     @classmethod
     def _safe_id(cls, value: str) -> str:
         if not CAMERA_ID.match(value):
-            raise ValueError("must be 1-128 characters of letters, digits, '.', '_' or '-', not starting with a symbol")
+            raise ValueError(
+                "must be 1-128 characters of letters, digits, '.', '_' or '-', not starting with a symbol"
+            )
         return value
 
     @property
@@ -89,13 +91,16 @@ def parse_cameras(data: bytes, source: str, known_framers: frozenset[str] | None
     try:
         records = json.loads(data)
     except json.JSONDecodeError as exc:
-        raise ConfigError(source, [(f"line {exc.lineno} column {exc.colno}", f"invalid JSON: {exc.msg}")]) from exc
+        raise ConfigError(
+            source, [(f"line {exc.lineno} column {exc.colno}", f"invalid JSON: {exc.msg}")]
+        ) from exc
     try:
         cameras = _CAMERA_LIST.validate_python(records)
     except ValidationError as exc:
-        problems = [(_location(err["loc"], records), redact(err["msg"])) for err in exc.errors()]
-        raise ConfigError(source, problems) from exc
-    problems: list[tuple[str, str]] = []
+        raise ConfigError(
+            source, [(_location(err["loc"], records), redact(err["msg"])) for err in exc.errors()]
+        ) from exc
+    problems = []
     seen: dict[str, int] = {}
     for index, camera in enumerate(cameras):
         if camera.id in seen:

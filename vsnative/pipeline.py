@@ -59,7 +59,9 @@ class PipelineFile(BaseModel):
         override = self.cameras.get(camera_id)
         if override is None:
             return self.defaults
-        update = {key: value for key in ("framers", "streamers") if (value := getattr(override, key)) is not None}
+        update = {
+            key: value for key in ("framers", "streamers") if (value := getattr(override, key)) is not None
+        }
         return self.defaults.model_copy(update=update)
 
 

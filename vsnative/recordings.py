@@ -1,7 +1,8 @@
-"""The recordings folder: clip naming (`<cameraId>/<YYYY-MM-DD>/<HH-MM-SS>.mp4`, UTC), the per-day index, retention."""
+"""The recordings folder: clip names (`<cameraId>/<YYYY-MM-DD>/<HH-MM-SS>.mp4`, UTC), day index, retention."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -28,13 +29,13 @@ class RetentionConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    maxAgeHours: float | None = Field(168.0, gt=0)  # noqa: N815
-    maxBytes: int | None = Field(None, gt=0)  # noqa: N815
-    minFreeBytes: int = Field(1_000_000_000, ge=0)  # noqa: N815
+    maxAgeHours: float | None = Field(168.0, gt=0)
+    maxBytes: int | None = Field(None, gt=0)
+    minFreeBytes: int = Field(1_000_000_000, ge=0)
 
 
 def clip_path(root: Path, camera_id: str, start: float) -> Path:
-    """A free name for a clip that starts at `start` (epoch seconds); `-1`, `-2`... when the second is taken."""
+    """A free name for a clip starting at `start` (epoch s); `-1`, `-2`... when the second is taken."""
     moment = datetime.fromtimestamp(start, UTC)
     day = root / camera_id / moment.strftime("%Y-%m-%d")
     stem = moment.strftime("%H-%M-%S")
@@ -176,7 +177,5 @@ def _prune_day(day: Path) -> None:
     for name in names:
         if name == INDEX_NAME:
             (day / name).unlink(missing_ok=True)
-    try:
+    with contextlib.suppress(OSError):
         day.rmdir()
-    except OSError:
-        pass

@@ -1,4 +1,4 @@
-"""Plugin registries: one explicit name -> class table per plugin kind (framers, streamers, detectors, alerters)."""
+"""Plugin registries: one explicit name -> class table per plugin kind (framers, streamers, ...)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,9 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
-            raise PluginError(f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self._entries))}") from None
+            raise PluginError(
+                f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self._entries))}"
+            ) from None
 
     def names(self) -> frozenset[str]:
         return frozenset(self._entries)

@@ -1,4 +1,4 @@
-"""`vsnative serve`: agents for every non-excluded camera, the retention sweep and the HTTP API, in one process."""
+"""`vsnative serve`: an agent per non-excluded camera, the retention sweep and the HTTP API, one process."""
 
 from __future__ import annotations
 

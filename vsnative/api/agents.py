@@ -13,7 +13,10 @@ routes = web.RouteTableDef()
 async def list_agents(request: web.Request) -> web.Response:
     pool = request.app[SERVICES].pool
     return web.json_response(
-        {"maxAgents": pool.max_agents, "agents": [a.snapshot() for a in sorted(pool.agents, key=lambda a: a.camera.id)]}
+        {
+            "maxAgents": pool.max_agents,
+            "agents": [a.snapshot() for a in sorted(pool.agents, key=lambda a: a.camera.id)],
+        }
     )
 
 

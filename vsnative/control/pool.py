@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
 from vsnative.agent import Agent, AgentEnv
@@ -42,7 +43,7 @@ class AgentPool:
         self._agents[camera.id] = agent
         task = asyncio.create_task(agent.run(), name=f"agent-{camera.id}")
         self._tasks[camera.id] = task
-        task.add_done_callback(lambda t, cid=camera.id, a=agent: self._finished(cid, a, t))
+        task.add_done_callback(functools.partial(self._finished, camera.id, agent))
         return agent
 
     def _finished(self, camera_id: str, agent: Agent, task: asyncio.Task[None]) -> None:
@@ -52,17 +53,17 @@ class AgentPool:
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("agent for camera %s crashed", camera_id, exc_info=exc)
 
-    async def stop(self, camera_id: str, timeout: float = 10.0) -> bool:
+    async def stop(self, camera_id: str, grace: float = 10.0) -> bool:
         """Stop exactly this camera's agent; True when one was running."""
         agent, task = self._agents.get(camera_id), self._tasks.get(camera_id)
         if agent is None or task is None:
             return False
         agent.stop()
-        done, _ = await asyncio.wait({task}, timeout=timeout)
+        done, _ = await asyncio.wait({task}, timeout=grace)
         if not done:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         return True
 
-    async def stop_all(self, timeout: float = 10.0) -> None:
-        await asyncio.gather(*(self.stop(cid, timeout) for cid in list(self._agents)))
+    async def stop_all(self, grace: float = 10.0) -> None:
+        await asyncio.gather(*(self.stop(cid, grace) for cid in list(self._agents)))

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 class CameraStore(Protocol):
     """Where camera records live. File backend here; a Redis backend joins with the control plane."""
 
-    async def list(self) -> list[Camera]: ...
+    async def list_cameras(self) -> list[Camera]: ...
 
     async def get(self, camera_id: str) -> Camera | None: ...
 
@@ -49,7 +49,9 @@ class FileCameraStore:
     file that no longer validates is never overwritten: the write is refused with the validation error.
     """
 
-    def __init__(self, path: Path, executor: Executor | None = None, known_framers: Iterable[str] | None = None) -> None:
+    def __init__(
+        self, path: Path, executor: Executor | None = None, known_framers: Iterable[str] | None = None
+    ) -> None:
         self.path = path
         self._executor = executor
         self._known = frozenset(known_framers) if known_framers is not None else None
@@ -80,8 +82,8 @@ class FileCameraStore:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, *args)  # type: ignore[arg-type]
 
-    async def list(self) -> list[Camera]:
-        return list(self._cameras)
+    async def list_cameras(self) -> list[Camera]:
+        return self._cameras.copy()
 
     async def get(self, camera_id: str) -> Camera | None:
         return next((c for c in self._cameras if c.id == camera_id), None)
@@ -109,7 +111,11 @@ class FileCameraStore:
 
     async def heartbeat(self, beat: Heartbeat) -> None:
         """Write vs-go's heartbeat fields. An unhealthy agent does not claim to be alive."""
-        fields: dict[str, object] = {"agentId": beat.agent_id, "startupTime": beat.startup_time, "uptime": beat.uptime}
+        fields: dict[str, object] = {
+            "agentId": beat.agent_id,
+            "startupTime": beat.startup_time,
+            "uptime": beat.uptime,
+        }
         if beat.healthy:
             fields["lastHeartbeat"] = beat.last_heartbeat
         try:

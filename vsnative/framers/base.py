@@ -23,7 +23,7 @@ class FramerSession(ABC):
 
     @abstractmethod
     def read(self) -> EncodedPacket | None:
-        """Next packet; None for a packet that was skipped. Raises StreamError when the stream fails or ends."""
+        """Next packet, or None for a skipped one. Raises StreamError when the stream fails or ends."""
 
     @abstractmethod
     def close(self) -> None:

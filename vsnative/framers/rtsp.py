@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from fractions import Fraction
 from collections.abc import Iterator
-from typing import Literal
+from fractions import Fraction
+from typing import Any, Literal
 
 import av
 import av.error
@@ -34,10 +34,10 @@ class RtspFramerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     transport: Literal["tcp", "udp"] = "tcp"
-    openTimeoutSeconds: float = Field(10.0, gt=0)  # noqa: N815
-    readTimeoutSeconds: float = Field(5.0, gt=0)  # noqa: N815
-    stallSeconds: float = Field(10.0, gt=0)  # noqa: N815
-    recordAudio: bool = True  # noqa: N815
+    openTimeoutSeconds: float = Field(10.0, gt=0)
+    readTimeoutSeconds: float = Field(5.0, gt=0)
+    stallSeconds: float = Field(10.0, gt=0)
+    recordAudio: bool = True
 
 
 def classify(exc: BaseException, safe_url: str) -> StreamError:
@@ -64,7 +64,7 @@ class RtspSession(FramerSession):
         self._parameter_sets = annexb_extradata(info.video.extradata, info.video.codec)
         self._last_dts: dict[int, int] = {}
         streams = [container.streams[i] for i in source_index]
-        self._packets: Iterator[Packet] = container.demux(*streams)
+        self._packets: Iterator[Packet[Any]] = container.demux(*streams)
         self._closed = False
 
     def read(self) -> EncodedPacket | None:

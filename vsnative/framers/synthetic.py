@@ -24,7 +24,7 @@ class SyntheticFramerConfig(BaseModel):
     width: int = Field(640, ge=64, le=3840, multiple_of=2)
     height: int = Field(360, ge=64, le=2160, multiple_of=2)
     fps: int = Field(15, ge=1, le=60)
-    gopSeconds: float = Field(2.0, gt=0, le=60)  # noqa: N815
+    gopSeconds: float = Field(2.0, gt=0, le=60)
     bitrate: int = Field(800_000, ge=50_000)
 
 
@@ -34,8 +34,10 @@ class SyntheticSession(FramerSession):
     def __init__(self, camera_id: str, config: SyntheticFramerConfig, session: int) -> None:
         self.config = config
         w, h = config.width, config.height
-        self.encoder = av.CodecContext.create("libx264", "w")
-        assert isinstance(self.encoder, VideoCodecContext)
+        encoder = av.CodecContext.create("libx264", "w")
+        if not isinstance(encoder, VideoCodecContext):
+            raise TypeError("libx264 did not give a video encoder")
+        self.encoder = encoder
         self.encoder.width, self.encoder.height = w, h
         self.encoder.pix_fmt = "yuv420p"
         self.encoder.time_base = Fraction(1, config.fps)
@@ -56,7 +58,9 @@ class SyntheticSession(FramerSession):
         self._uv = np.empty((h // 2, w), dtype=np.uint8)
         self._uv[: h // 4] = 64 + hue % 128
         self._uv[h // 4 :] = 64 + (hue >> 8) % 128
-        track = MediaTrack(index=0, kind="video", codec="h264", time_base=self.encoder.time_base, width=w, height=h)
+        track = MediaTrack(
+            index=0, kind="video", codec="h264", time_base=self.encoder.time_base, width=w, height=h
+        )
         self.info = StreamInfo(session=session, tracks=(track,), opened_at=time.time())
         self._t0 = time.monotonic()
         self._frame = 0
@@ -88,7 +92,8 @@ class SyntheticSession(FramerSession):
             raise StreamError(StreamFailure.MALFORMED, f"synthetic encoder failed: {exc}") from exc
         now = time.time()
         for packet in packets:
-            assert packet.pts is not None
+            if packet.pts is None:
+                continue
             self._pending.append(
                 EncodedPacket(
                     info=self.info,

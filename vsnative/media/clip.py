@@ -1,7 +1,8 @@
-"""MP4 clip muxing: remux compressed packets into a fragmented MP4 (`.part` until closed). Blocking: threads only."""
+"""MP4 clip muxing: remux packets into a fragmented MP4 (`.part` until closed). Blocking: threads only."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +89,5 @@ class ClipWriter:
 
     def abandon(self) -> None:
         """Close after a write error, keeping what reached the disk under the `.part` name."""
-        try:
+        with contextlib.suppress(av.error.FFmpegError, OSError):
             self._out.close()
-        except (av.error.FFmpegError, OSError):
-            pass

@@ -25,7 +25,7 @@ Item = EncodedPacket | Marker
 
 
 class Subscription:
-    """A subscriber's view of the fan-out. Iterate it with `async for`; iteration ends when the producer closes."""
+    """A subscriber's view of the fan-out: `async for` over it ends when the producer closes."""
 
     def __init__(self, fanout: FanOut, name: str, maxsize: int) -> None:
         self.name = name

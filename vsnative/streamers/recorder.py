@@ -24,9 +24,9 @@ class Mp4RecorderConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["mp4Recorder"] = "mp4Recorder"
-    clipSeconds: float = Field(5.0, ge=1, le=3600)  # noqa: N815
-    maxGapSeconds: float = Field(2.0, gt=0, description="a timestamp jump larger than this closes the clip")  # noqa: N815
-    queuePackets: int = Field(512, ge=16)  # noqa: N815
+    clipSeconds: float = Field(5.0, ge=1, le=3600)
+    maxGapSeconds: float = Field(2.0, gt=0, description="a timestamp jump larger than this closes the clip")
+    queuePackets: int = Field(512, ge=16)
 
 
 @dataclass
@@ -41,7 +41,11 @@ class _Anchor:
         return self.wallclock + float((packet.dts - self.dts) * packet.time_base)
 
 
-Op = tuple[Literal["open"], EncodedPacket, float] | tuple[Literal["write"], EncodedPacket] | tuple[Literal["close"]]
+Op = (
+    tuple[Literal["open"], EncodedPacket, float]
+    | tuple[Literal["write"], EncodedPacket]
+    | tuple[Literal["close"]]
+)
 
 
 @STREAMERS.register("mp4Recorder")
@@ -69,10 +73,7 @@ class Mp4Recorder(Streamer):
         if isinstance(item, Marker):
             return self._cut()
         packet = item
-        if self._open and packet.info is not self._clip_info:
-            ops = self._cut()
-        else:
-            ops = []
+        ops = self._cut() if self._open and packet.info is not self._clip_info else []
         track = packet.track
         last = self._last_dts.get(track)
         if self._open and last is not None:
@@ -83,7 +84,10 @@ class Mp4Recorder(Streamer):
                 log.warning("%s: timestamp jump of %.3f s, closing clip", self.context.camera.id, jump)
                 ops += self._cut()
         if packet.is_video and packet.keyframe:
-            start = self._open and float((packet.dts - self._clip_start_dts) * packet.time_base) >= self.config.clipSeconds
+            start = (
+                self._open
+                and float((packet.dts - self._clip_start_dts) * packet.time_base) >= self.config.clipSeconds
+            )
             if start:
                 ops += self._cut()
             if not self._open:
@@ -108,7 +112,11 @@ class Mp4Recorder(Streamer):
 
     def _wallclock(self, packet: EncodedPacket) -> float:
         anchor = self._anchor
-        if anchor is None or anchor.info is not packet.info or abs(anchor.wall(packet) - packet.wallclock) > 2.0:
+        if (
+            anchor is None
+            or anchor.info is not packet.info
+            or abs(anchor.wall(packet) - packet.wallclock) > 2.0
+        ):
             anchor = self._anchor = _Anchor(packet.info, packet.wallclock, packet.dts)
         return anchor.wall(packet)
 
@@ -157,12 +165,19 @@ class Mp4Recorder(Streamer):
         finally:
             ops = self._cut()
             if ops or self._writer is not None:
-                self._publish(await asyncio.shield(loop.run_in_executor(executor, self._apply, [("close",)])))
+                final: list[Op] = [("close",)]
+                self._publish(await asyncio.shield(loop.run_in_executor(executor, self._apply, final)))
 
     def _publish(self, clips: list[ClipInfo]) -> None:
         for clip in clips:
             self.context.counters.clips += 1
             self.context.counters.last_clip_end = clip.start + clip.duration
-            log.debug("%s: clip %s (%.2f s, %d frames)", self.context.camera.id, clip.path.name, clip.duration, clip.frames)
+            log.debug(
+                "%s: clip %s (%.2f s, %d frames)",
+                self.context.camera.id,
+                clip.path.name,
+                clip.duration,
+                clip.frames,
+            )
             for listener in self.context.clip_listeners:
                 listener(self.context.camera.id, clip)
