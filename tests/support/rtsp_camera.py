@@ -1,6 +1,6 @@
 """Fake IP camera: GStreamer's RTSP server streaming pre-encoded Annex-B files (run by Debian's python3).
 
-Usage: /usr/bin/python3 rtsp_camera.py --port N --mount /cam=video.h264[,fps=25][,codec=h264] ... [--auth user:pass]
+Usage: /usr/bin/python3 rtsp_camera.py --port N --mount /cam=video.h264[,fps=25][,codec=h264|h265][,audio=sound.aac] ... [--auth user:pass]
 Prints "READY <port>" on stdout once it listens. Each mount is a shared factory: every client sees the
 same live stream, like a real camera. Files loop forever with increasing timestamps.
 """
@@ -35,25 +35,40 @@ def split_access_units(data: bytes, codec: str) -> list[bytes]:
     return units
 
 
-class Feeder:
-    """Pushes access units into an appsrc at real-time pace from a thread."""
+def split_adts(data: bytes) -> tuple[list[bytes], int]:
+    """Split an ADTS AAC stream into frames; return them and the sample rate."""
+    rates = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350]
+    frames, pos, rate = [], 0, 0
+    while pos + 7 <= len(data):
+        if data[pos] != 0xFF or data[pos + 1] & 0xF0 != 0xF0:
+            raise SystemExit(f"bad ADTS sync at byte {pos}")
+        rate = rates[(data[pos + 2] >> 2) & 0x0F]
+        size = ((data[pos + 3] & 0x03) << 11) | (data[pos + 4] << 3) | (data[pos + 5] >> 5)
+        frames.append(data[pos : pos + size])
+        pos += size
+    return frames, rate
 
-    def __init__(self, appsrc: Gst.Element, units: list[bytes], fps: float) -> None:
+
+class Feeder:
+    """Pushes units (video access units or AAC frames) into an appsrc at real-time pace from a thread."""
+
+    def __init__(self, appsrc: Gst.Element, units: list[bytes], fps: float, t0: float) -> None:
         self.appsrc = appsrc
         self.units = units
         self.fps = fps
+        self.t0 = t0
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
 
     def run(self) -> None:
         duration = int(Gst.SECOND / self.fps)
-        t0 = time.monotonic()
+        t0 = self.t0
         i = 0
         while not self.stop.is_set():
             unit = self.units[i % len(self.units)]
             buf = Gst.Buffer.new_wrapped(unit)
-            buf.pts = buf.dts = i * duration
+            buf.pts = buf.dts = int(i * Gst.SECOND / self.fps)
             buf.duration = duration
             if self.appsrc.emit("push-buffer", buf) != Gst.FlowReturn.OK:
                 return
@@ -64,8 +79,9 @@ class Feeder:
 
 
 class Factory(GstRtspServer.RTSPMediaFactory):
-    def __init__(self, units: list[bytes], fps: float, codec: str) -> None:
+    def __init__(self, units: list[bytes], fps: float, codec: str, audio: tuple[list[bytes], int] | None) -> None:
         super().__init__()
+        self.audio = audio
         self.units = units
         self.fps = fps
         self.codec = codec
@@ -80,13 +96,22 @@ class Factory(GstRtspServer.RTSPMediaFactory):
             f"appsrc name=src is-live=true format=time do-timestamp=false caps={caps} "
             f"! {parse} ! {pay} name=pay0 pt=96 config-interval=-1"
         )
+        if self.audio is not None:
+            desc += (
+                " appsrc name=asrc is-live=true format=time do-timestamp=false "
+                "caps=audio/mpeg,mpegversion=4,stream-format=adts ! aacparse ! rtpmp4gpay name=pay1 pt=97"
+            )
         return Gst.parse_launch(f"( {desc} )")
 
     def on_configure(self, _factory, media):  # type: ignore[no-untyped-def]
-        appsrc = media.get_element().get_child_by_name("src")
-        feeder = Feeder(appsrc, self.units, self.fps)
-        self.feeders.append(feeder)
-        media.connect("unprepared", lambda *_: feeder.stop.set())
+        element = media.get_element()
+        t0 = time.monotonic()
+        feeders = [Feeder(element.get_child_by_name("src"), self.units, self.fps, t0)]
+        if self.audio is not None:
+            frames, rate = self.audio
+            feeders.append(Feeder(element.get_child_by_name("asrc"), frames, rate / 1024, t0))
+        self.feeders.extend(feeders)
+        media.connect("unprepared", lambda *_: [f.stop.set() for f in feeders])
 
 
 def main() -> None:
@@ -116,7 +141,11 @@ def main() -> None:
         with open(fields[0], "rb") as fh:
             data = fh.read()
         codec = opts.get("codec", "h264")
-        factory = Factory(split_access_units(data, codec), float(opts.get("fps", "25")), codec)
+        audio = None
+        if "audio" in opts:
+            with open(opts["audio"], "rb") as fh:
+                audio = split_adts(fh.read())
+        factory = Factory(split_access_units(data, codec), float(opts.get("fps", "25")), codec, audio)
         if args.auth:
             perms = GstRtspServer.RTSPPermissions()
             perms.add_role(role)

@@ -41,6 +41,8 @@ class Subscription:
     def _offer(self, packet: EncodedPacket) -> None:
         if self._need_keyframe:
             if not (packet.keyframe and packet.is_video):
+                if self.gaps:  # lost after an overflow (joining mid-GOP is not a loss)
+                    self.dropped += 1
                 return
             self._need_keyframe = False
         if len(self._queue) >= self.maxsize:

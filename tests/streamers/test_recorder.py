@@ -1,0 +1,113 @@
+"""mp4Recorder: clips cut at keyframes, contiguous, decodable; a gap always falls between clips."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.support.media import decode_errors, probe, video_packets
+from tests.support.packets import h264_packets, shifted
+from vsnative.counters import AgentCounters
+from vsnative.media.fanout import GAP, FanOut, Item
+from vsnative.media.packets import StreamInfo
+from vsnative.models import Camera
+from vsnative.streamers.base import StreamerContext
+from vsnative.streamers.recorder import Mp4Recorder, Mp4RecorderConfig
+
+PACKETS = h264_packets(300)  # 12 s at 25 fps, keyframe every 2 s
+
+
+@pytest.fixture
+def executor() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(2) as pool:
+        yield pool
+
+
+def recorder(tmp_path: Path, executor: ThreadPoolExecutor, **config: float) -> Mp4Recorder:
+    ctx = StreamerContext(Camera(id="cam"), tmp_path, executor, AgentCounters())
+    return Mp4Recorder(Mp4RecorderConfig(**config), ctx)  # type: ignore[arg-type]
+
+
+async def record(rec: Mp4Recorder, items: list[Item]) -> list[dict[str, object]]:
+    fanout = FanOut(default_maxsize=10_000)
+    sub = fanout.subscribe("rec", 10_000)
+    task = asyncio.create_task(rec.run(sub))
+    for item in items:
+        if item is GAP:
+            sub._queue.append(GAP)  # what an overflow leaves in the queue
+        else:
+            fanout.publish(item)  # type: ignore[arg-type]
+    fanout.close()
+    await asyncio.wait_for(task, 30)
+    index = [json.loads(line) for f in sorted(rec.context.recordings_dir.glob("cam/*/index.jsonl"))
+             for line in f.read_text().splitlines()]  # fmt: skip
+    return index
+
+
+def clip_files(root: Path) -> list[Path]:
+    return sorted(root.glob("cam/*/*.mp4"))
+
+
+async def test_clips_cut_at_first_keyframe_after_target(tmp_path: Path, executor: ThreadPoolExecutor) -> None:
+    index = await record(recorder(tmp_path, executor, clipSeconds=5), list(PACKETS))
+    files = clip_files(tmp_path)
+    assert [e["file"] for e in index] == [f.name for f in files]
+    # 2 s GOP, 5 s target: each clip runs to the keyframe at 6 s
+    assert [e["frames"] for e in index] == [150, 150]
+    assert [e["duration"] for e in index] == [6.0, 6.0]
+    assert index[1]["start"] - index[0]["start"] == pytest.approx(6.0)  # type: ignore[operator]
+    for f in files:
+        assert decode_errors(f) == ""
+        packets = video_packets(f)
+        assert "K" in packets[0]["flags"] and float(packets[0]["pts_time"]) == 0.0
+        assert len(packets) == 150
+        assert float(probe(f)["format"]["duration"]) == pytest.approx(6.0, abs=0.05)  # type: ignore[index]
+    assert not list(tmp_path.rglob("*.part"))
+    assert files[0].parent.name == "2027-01-15" and files[0].name == "08-00-00.mp4"
+
+
+async def test_gap_closes_clip_and_next_starts_at_keyframe(tmp_path: Path, executor: ThreadPoolExecutor) -> None:
+    items: list[Item] = [*PACKETS[:60], GAP, *PACKETS[80:]]
+    index = await record(recorder(tmp_path, executor), items)
+    assert [e["frames"] for e in index] == [60, 150, 50]  # 0-2.4 s | gap | 4-10 s, 10-12 s
+    second = clip_files(tmp_path)[1]
+    assert "K" in video_packets(second)[0]["flags"]
+    assert index[1]["start"] - index[0]["start"] == pytest.approx(4.0)  # type: ignore[operator]
+
+
+async def test_reconnect_closes_clip(tmp_path: Path, executor: ThreadPoolExecutor) -> None:
+    other = StreamInfo(session=2, tracks=PACKETS[0].info.tracks, opened_at=0)
+    items: list[Item] = [*PACKETS[:100], *shifted(PACKETS[:100], 9_000_000, info=other)]
+    index = await record(recorder(tmp_path, executor), items)
+    assert [e["frames"] for e in index] == [100, 100]
+    for f in clip_files(tmp_path):
+        assert decode_errors(f) == ""
+
+
+async def test_timestamp_jump_closes_clip(tmp_path: Path, executor: ThreadPoolExecutor) -> None:
+    # the camera's clock jumps 30 s ahead while the wall clock moves on normally
+    items: list[Item] = [*PACKETS[:100], *shifted(PACKETS[100:200], 90_000 * 30)]
+    index = await record(recorder(tmp_path, executor, maxGapSeconds=2), items)
+    assert [e["frames"] for e in index] == [100, 100]
+    # clip start times follow the wall clock, not the camera's jump
+    assert index[1]["start"] - index[0]["start"] == pytest.approx(4.0)  # type: ignore[operator]
+
+
+async def test_cancel_closes_the_open_clip(tmp_path: Path, executor: ThreadPoolExecutor) -> None:
+    rec = recorder(tmp_path, executor)
+    fanout = FanOut()
+    task = asyncio.create_task(rec.run(fanout.subscribe("rec", 1000)))
+    for packet in PACKETS[:40]:
+        fanout.publish(packet)
+    await asyncio.sleep(0.5)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    files = clip_files(tmp_path)
+    assert len(files) == 1 and not list(tmp_path.rglob("*.part"))
+    assert len(video_packets(files[0])) == 40
+    assert decode_errors(files[0]) == ""

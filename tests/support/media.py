@@ -1,0 +1,77 @@
+"""Test media made on the fly with Debian's ffmpeg (never committed): Annex-B H.264/H.265 with AUDs, ADTS AAC."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+FFMPEG = "/usr/bin/ffmpeg"
+FFPROBE = "/usr/bin/ffprobe"
+
+
+@dataclass(frozen=True)
+class Media:
+    h264_720: Path
+    h264_1080: Path
+    h265_720: Path
+    aac: Path
+
+
+def _run(args: list[str]) -> None:
+    subprocess.run([FFMPEG, "-v", "error", "-y", *args], check=True, timeout=300)
+
+
+def make_media(folder: Path, seconds: int = 10) -> Media:
+    """25 fps test patterns with a 2 s GOP (keyframe every 50 frames) and no B-frames, like an IP camera."""
+    gop = ["-g", "50", "-keyint_min", "50", "-sc_threshold", "0", "-bf", "0"]
+    media = Media(folder / "720.h264", folder / "1080.h264", folder / "720.h265", folder / "tone.aac")
+    if not media.h264_720.exists():
+        _run(["-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate=25:duration={seconds}",
+              "-c:v", "libx264", "-preset", "ultrafast", "-profile:v", "baseline", "-b:v", "2M", *gop,
+              "-bsf:v", "h264_mp4toannexb,h264_metadata=aud=insert", "-f", "h264", str(media.h264_720)])  # fmt: skip
+    if not media.h264_1080.exists():
+        _run(["-f", "lavfi", "-i", f"testsrc2=size=1920x1080:rate=25:duration={seconds}",
+              "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "main", "-b:v", "4M", *gop,
+              "-bsf:v", "h264_mp4toannexb,h264_metadata=aud=insert", "-f", "h264", str(media.h264_1080)])  # fmt: skip
+    if not media.h265_720.exists():
+        _run(["-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate=25:duration={seconds}",
+              "-c:v", "libx265", "-preset", "ultrafast", "-b:v", "1M",
+              "-x265-params", "keyint=50:min-keyint=50:bframes=0:scenecut=0:log-level=error",
+              "-bsf:v", "hevc_mp4toannexb,hevc_metadata=aud=insert", "-f", "hevc", str(media.h265_720)])  # fmt: skip
+    if not media.aac.exists():
+        _run(["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
+              "-c:a", "aac", "-b:a", "64k", "-f", "adts", str(media.aac)])  # fmt: skip
+    return media
+
+
+def probe(path: Path) -> dict[str, object]:
+    """ffprobe's format and streams of a file, as JSON."""
+    out = subprocess.run(
+        [FFPROBE, "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    ).stdout
+    result: dict[str, object] = json.loads(out)
+    return result
+
+
+def decode_errors(path: Path) -> str:
+    """What `ffmpeg -v error -i clip -f null -` prints: empty for a clip that decodes cleanly."""
+    proc = subprocess.run(
+        [FFMPEG, "-v", "error", "-i", str(path), "-f", "null", "-"], capture_output=True, text=True, timeout=120
+    )
+    return proc.stderr.strip() + ("" if proc.returncode == 0 else f" (exit {proc.returncode})")
+
+
+def video_packets(path: Path) -> list[dict[str, str]]:
+    """The video packets of a file (pts_time, dts_time, flags) via ffprobe."""
+    out = subprocess.run(
+        [FFPROBE, "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,dts_time,flags",
+         "-of", "json", str(path)],
+        check=True, capture_output=True, timeout=60,
+    ).stdout  # fmt: skip
+    packets: list[dict[str, str]] = json.loads(out).get("packets", [])
+    return packets

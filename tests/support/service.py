@@ -1,0 +1,104 @@
+"""Runs `python -m vsnative serve` as a subprocess on a settings folder made by the test."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tests.support.camera import free_port
+
+
+def write_settings(folder: Path, cameras: list[dict[str, Any]], pipeline: dict[str, Any] | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    records = []
+    for cam in cameras:
+        record = {
+            "id": cam["id"], "vmsId": cam.get("vmsId", ""), "name": cam.get("name", cam["id"]),
+            "rtspUrl": cam.get("rtspUrl", ""), "framerType": cam.get("framerType", "rtsp"),
+            "excluded": cam.get("excluded", False), "agentId": "", "startupTime": 0, "lastHeartbeat": 0, "uptime": 0,
+        }  # fmt: skip
+        records.append(record)
+    (folder / "cameras.json").write_text(json.dumps(records, indent=2) + "\n")
+    if pipeline is not None:
+        (folder / "pipeline.json").write_text(json.dumps(pipeline, indent=2))
+    return folder
+
+
+class Service:
+    """A vsnative serve process; logs go to a file the test can read."""
+
+    def __init__(self, settings_dir: Path, recordings_dir: Path, *extra: str, env: dict[str, str] | None = None):
+        self.settings_dir = settings_dir
+        self.recordings_dir = recordings_dir
+        self.port = free_port()
+        self.extra = extra
+        self.env = env or {}
+        self.log_path = recordings_dir.parent / f"serve-{self.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> Service:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
+        env = {**os.environ, **self.env}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "vsnative", "serve", "--settings-dir", str(self.settings_dir),
+             "--recordings-dir", str(self.recordings_dir), "--port", str(self.port), *self.extra],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"serve exited {self.proc.returncode}: {self.log()}")
+            with contextlib.suppress(OSError):
+                self.get("/api/health")
+                return self
+            time.sleep(0.2)
+        raise RuntimeError(f"serve did not answer in time: {self.log()}")
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.base + path, timeout=5) as resp:  # noqa: S310 - loopback test URL
+            return json.loads(resp.read())
+
+    def agents(self) -> dict[str, dict[str, Any]]:
+        return {a["cameraId"]: a for a in self.get("/api/agents")["agents"]}
+
+    def wait_for(self, predicate: Any, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.25)
+        raise AssertionError(f"timed out waiting for {what}; agents: {self.agents()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.terminate(20)
+            if self.proc.poll() is None:
+                self.kill9()
