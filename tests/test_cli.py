@@ -11,7 +11,9 @@ from tests.support.service import write_settings
 
 
 def vsnative(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vsnative", *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "vsnative", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_check_accepts_the_shipped_settings() -> None:
@@ -23,7 +25,9 @@ def test_check_accepts_the_shipped_settings() -> None:
 
 def test_malformed_cameras_json_exits_2_and_is_untouched(tmp_path: Path) -> None:
     cameras = tmp_path / "cameras.json"
-    content = b'[{"id": "cam1", "rtspUrl": "rtsp://u:topsecret@h/x", "excluded": "yes please"}, {"id": "cam1"}]'
+    content = (
+        b'[{"id": "cam1", "rtspUrl": "rtsp://u:topsecret@h/x", "excluded": "yes please"}, {"id": "cam1"}]'
+    )
     cameras.write_bytes(content)
     result = vsnative("serve", "--settings-dir", str(tmp_path), "--port", "0")
     assert result.returncode == 2
@@ -43,10 +47,15 @@ def test_duplicate_and_unknown_framer_reported_together(tmp_path: Path) -> None:
 
 
 def test_bad_pipeline_json_names_the_field(tmp_path: Path) -> None:
-    write_settings(tmp_path, [{"id": "a"}], {"defaults": {"streamers": [{"type": "mp4Recorder", "clipSeconds": 0}]}})
+    write_settings(
+        tmp_path, [{"id": "a"}], {"defaults": {"streamers": [{"type": "mp4Recorder", "clipSeconds": 0}]}}
+    )
     result = vsnative("check", "--settings-dir", str(tmp_path))
     assert result.returncode == 2
-    assert "defaults.streamers.0.mp4Recorder.clipSeconds: Input should be greater than or equal to 1" in result.stderr
+    assert (
+        "defaults.streamers.0.mp4Recorder.clipSeconds: Input should be greater than or equal to 1"
+        in result.stderr
+    )
 
 
 def test_missing_cameras_file_is_a_clear_error(tmp_path: Path) -> None:

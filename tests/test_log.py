@@ -9,13 +9,18 @@ from vsnative.log import JsonFormatter, redact
 
 
 def test_redact_hides_passwords_only() -> None:
-    assert redact("open rtsp://admin:s3cr3t@10.1.2.3/live failed") == "open rtsp://admin:***@10.1.2.3/live failed"
+    assert (
+        redact("open rtsp://admin:s3cr3t@10.1.2.3/live failed")
+        == "open rtsp://admin:***@10.1.2.3/live failed"
+    )
     assert redact("rtsp://10.1.2.3/live") == "rtsp://10.1.2.3/live"
     assert redact("'rtsp://u:p@h/a' and rtsps://x:y@h2") == "'rtsp://u:***@h/a' and rtsps://x:***@h2"
 
 
 def test_json_formatter_redacts_message_args_and_extras() -> None:
-    record = logging.LogRecord("t", logging.WARNING, __file__, 1, "cannot open %s", ("rtsp://a:pw@h/x",), None)
+    record = logging.LogRecord(
+        "t", logging.WARNING, __file__, 1, "cannot open %s", ("rtsp://a:pw@h/x",), None
+    )
     record.url = "rtsp://a:pw@h/y"
     line = json.loads(JsonFormatter().format(record))
     assert line["msg"] == "cannot open rtsp://a:***@h/x"

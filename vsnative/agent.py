@@ -17,7 +17,7 @@ from typing import Any
 
 from vsnative.backoff import Backoff
 from vsnative.counters import AgentCounters
-from vsnative.errors import StreamError, StreamFailure, VsnError
+from vsnative.errors import PluginError, StreamError, StreamFailure, VsnError
 from vsnative.framers.base import FRAMERS, Framer, FramerSession, pump
 from vsnative.log import redact
 from vsnative.media.fanout import FanOut
@@ -87,11 +87,14 @@ class Agent:
         self._stopping = asyncio.Event()
         self._thread_stop = threading.Event()
         self.fanout = FanOut()
-        framer_cls = FRAMERS.get(camera.framerType)
-        framer_config = getattr(pipeline.framers, camera.framerType, None)
-        if framer_config is None:
-            framer_config = framer_cls.config_model()
-        self.framer: Framer = framer_cls(camera, framer_config)
+        self.framer: Framer | None = None
+        try:
+            framer_cls = FRAMERS.get(camera.framerType)
+        except PluginError as exc:  # one camera's typo must not stop the others: this agent shows it
+            self.state, self.failure, self.last_error = AgentState.FAILED, StreamFailure.CONFIG, str(exc)
+        else:
+            framer_config = getattr(pipeline.framers, camera.framerType, None) or framer_cls.config_model()
+            self.framer = framer_cls(camera, framer_config)
         self.context = StreamerContext(camera, env.recordings_dir, env.io_executor, self.counters)
         self.streamers: list[Streamer] = [
             STREAMERS.get(cfg.type)(cfg, self.context) for cfg in pipeline.streamers
@@ -103,6 +106,7 @@ class Agent:
         """True only while packets flow: a connected agent whose stream stalled is not healthy."""
         return (
             self.state == AgentState.RUNNING
+            and self.framer is not None
             and time.monotonic() - self.last_packet_at < self.framer.stall_seconds
         )
 
@@ -147,6 +151,14 @@ class Agent:
             log.info("agent %s stopped for camera %s", self.agent_id, self.camera.id)
 
     async def _framer_loop(self) -> None:
+        if self.framer is None:
+            log.error("camera %s: %s", self.camera.id, self.last_error)
+            try:
+                await self._stopping.wait()
+            finally:
+                self.fanout.close()
+            return
+        framer = self.framer
         loop = asyncio.get_running_loop()
         backoff = Backoff(self.env.backoff_initial, self.env.backoff_cap)
         session_no = 0
@@ -155,10 +167,8 @@ class Agent:
                 session_no += 1
                 opened = time.monotonic()
                 try:
-                    session = await loop.run_in_executor(
-                        self.env.demux_executor, self.framer.open, session_no
-                    )
-                    await self._stream(loop, session)
+                    session = await loop.run_in_executor(self.env.demux_executor, framer.open, session_no)
+                    await self._stream(loop, session, framer.stall_seconds)
                     return  # stopped on request
                 except StreamError as exc:
                     error = exc
@@ -180,7 +190,9 @@ class Agent:
             self._thread_stop.set()
             self.fanout.close()  # only the producer ends the stream
 
-    async def _stream(self, loop: asyncio.AbstractEventLoop, session: FramerSession) -> None:
+    async def _stream(
+        self, loop: asyncio.AbstractEventLoop, session: FramerSession, stall_seconds: float
+    ) -> None:
         video = session.info.video
         self.video = {"codec": video.codec, "width": video.width, "height": video.height}
         self._thread_stop.clear()
@@ -192,7 +204,7 @@ class Agent:
 
         def run() -> None:
             try:
-                pump(session, deliver, self._thread_stop, self.framer.stall_seconds)
+                pump(session, deliver, self._thread_stop, stall_seconds)
             finally:
                 session.close()
 

@@ -63,6 +63,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(line, file=sys.stderr)  # noqa: T201
         return EXIT_CONFIG
     if args.command == "check":
+        from vsnative.framers import FRAMERS
+        from vsnative.models import parse_cameras
+
+        try:  # strict: also reject framer types this build does not know
+            parse_cameras(settings.cameras_file.read_bytes(), str(settings.cameras_file), FRAMERS.names())
+        except ConfigError as exc:
+            for line in exc.lines():
+                print(line, file=sys.stderr)  # noqa: T201
+            return EXIT_CONFIG
         print(f"{settings.cameras_file}: {len(config.cameras)} cameras, valid")  # noqa: T201
         return 0
     _run(serve(settings, config))

@@ -37,10 +37,11 @@ class StreamFailure(StrEnum):
     MALFORMED = "malformed_stream"
     STALLED = "stalled"
     ENDED = "ended"
+    CONFIG = "config_error"
 
 
 PERMANENT_FAILURES = frozenset(
-    {StreamFailure.UNAUTHORIZED, StreamFailure.NOT_FOUND, StreamFailure.UNSUPPORTED}
+    {StreamFailure.UNAUTHORIZED, StreamFailure.NOT_FOUND, StreamFailure.UNSUPPORTED, StreamFailure.CONFIG}
 )
 
 

@@ -71,7 +71,9 @@ async def test_clips_cut_at_first_keyframe_after_target(tmp_path: Path, executor
     assert files[0].parent.name == "2027-01-15" and files[0].name == "08-00-00.mp4"
 
 
-async def test_gap_closes_clip_and_next_starts_at_keyframe(tmp_path: Path, executor: ThreadPoolExecutor) -> None:
+async def test_gap_closes_clip_and_next_starts_at_keyframe(
+    tmp_path: Path, executor: ThreadPoolExecutor
+) -> None:
     items: list[Item] = [*PACKETS[:60], GAP, *PACKETS[80:]]
     index = await record(recorder(tmp_path, executor), items)
     assert [e["frames"] for e in index] == [60, 150, 50]  # 0-2.4 s | gap | 4-10 s, 10-12 s

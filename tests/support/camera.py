@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,7 +29,7 @@ class FakeCamera:
         self.mounts = mounts
         self.auth = auth
         self.port = port or free_port()
-        self.proc: subprocess.Popen[str] | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
     def url(self, path: str, credentials: str | None = None) -> str:
         userinfo = f"{credentials}@" if credentials else ""
@@ -40,28 +41,41 @@ class FakeCamera:
             args += ["--mount", f"{path}={spec}"]
         if self.auth:
             args += ["--auth", self.auth]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - the server's stderr, read on failure
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self._log)
+        try:
+            self._wait_ready(self.proc, timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self, proc: subprocess.Popen[bytes], timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        assert self.proc.stdout is not None
-        os.set_blocking(self.proc.stdout.fileno(), False)
-        buffer = ""
+        assert proc.stdout is not None
+        os.set_blocking(proc.stdout.fileno(), False)
+        buffer = b""
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read() if self.proc.stderr else ""
-                raise RuntimeError(f"fake camera exited: {err}")
-            buffer += self.proc.stdout.read() or ""
-            if "READY" in buffer:
-                return self
+            buffer += proc.stdout.read() or b""
+            if b"READY" in buffer:
+                return
+            if proc.poll() is not None:
+                self._log.seek(0)
+                raise RuntimeError(f"fake camera exited: {self._log.read().decode(errors='replace')}")
             time.sleep(0.05)
-        self.stop()
         raise RuntimeError("fake camera did not start in time")
 
     def stop(self) -> None:
         """Kill the server we started (by its PID) and reap it."""
-        if self.proc is not None and self.proc.poll() is None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
+        self.proc.wait(timeout=10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self._log.close()
         self.proc = None
 
     def __enter__(self) -> FakeCamera:

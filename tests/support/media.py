@@ -61,7 +61,10 @@ def probe(path: Path) -> dict[str, object]:
 def decode_errors(path: Path) -> str:
     """What `ffmpeg -v error -i clip -f null -` prints: empty for a clip that decodes cleanly."""
     proc = subprocess.run(
-        [FFMPEG, "-v", "error", "-i", str(path), "-f", "null", "-"], capture_output=True, text=True, timeout=120
+        [FFMPEG, "-v", "error", "-i", str(path), "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     return proc.stderr.strip() + ("" if proc.returncode == 0 else f" (exit {proc.returncode})")
 

@@ -42,7 +42,9 @@ def h264_packets(frames: int, fps: int = 25, gop: int = 50, size: tuple[int, int
 
 def shifted(packets: list[EncodedPacket], ticks: int, info: StreamInfo | None = None) -> list[EncodedPacket]:
     """The same packets with timestamps moved (and optionally from another session)."""
-    return [dataclasses.replace(p, pts=p.pts + ticks, dts=p.dts + ticks, info=info or p.info) for p in packets]
+    return [
+        dataclasses.replace(p, pts=p.pts + ticks, dts=p.dts + ticks, info=info or p.info) for p in packets
+    ]
 
 
 def now() -> float:

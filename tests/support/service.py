@@ -16,7 +16,9 @@ from typing import Any
 from tests.support.camera import free_port
 
 
-def write_settings(folder: Path, cameras: list[dict[str, Any]], pipeline: dict[str, Any] | None = None) -> Path:
+def write_settings(
+    folder: Path, cameras: list[dict[str, Any]], pipeline: dict[str, Any] | None = None
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     records = []
     for cam in cameras:
@@ -35,7 +37,9 @@ def write_settings(folder: Path, cameras: list[dict[str, Any]], pipeline: dict[s
 class Service:
     """A vsnative serve process; logs go to a file the test can read."""
 
-    def __init__(self, settings_dir: Path, recordings_dir: Path, *extra: str, env: dict[str, str] | None = None):
+    def __init__(
+        self, settings_dir: Path, recordings_dir: Path, *extra: str, env: dict[str, str] | None = None
+    ):
         self.settings_dir = settings_dir
         self.recordings_dir = recordings_dir
         self.port = free_port()
