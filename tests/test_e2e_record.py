@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -14,14 +15,16 @@ import pytest
 
 from tests.support.camera import FakeCamera, free_port
 from tests.support.garbage import GarbageServer
-from tests.support.media import Media, decode_errors, probe, video_packets
+from tests.support.media import decode_errors, probe, video_packets
 from tests.support.service import Service, write_settings
 
 pytestmark = pytest.mark.slow
 FPS = 25
 GOP_SECONDS = 2.0
 CLIP_SECONDS = 5.0
-FAST_RETRY = {"defaults": {"framers": {"rtsp": {"openTimeoutSeconds": 3, "readTimeoutSeconds": 3, "stallSeconds": 4}}}}
+FAST_RETRY = {
+    "defaults": {"framers": {"rtsp": {"openTimeoutSeconds": 3, "readTimeoutSeconds": 3, "stallSeconds": 4}}}
+}
 
 
 def index_of(root: Path, camera_id: str) -> list[dict[str, Any]]:
@@ -43,9 +46,9 @@ def assert_clean_clip(path: Path, codec: str) -> list[dict[str, str]]:
     assert "K" in packets[0]["flags"], f"{path} does not start with a keyframe"
     assert float(packets[0]["pts_time"]) == pytest.approx(0.0, abs=1e-3)
     times = sorted(float(p["pts_time"]) for p in packets)
-    steps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    steps = [b - a for a, b in itertools.pairwise(times)]
     assert max(steps, default=0) < 2.5 / FPS, f"{path} hides a gap of {max(steps):.3f} s"
-    video = [s for s in probe(path)["streams"] if s["codec_type"] == "video"]  # type: ignore[index, union-attr]
+    video = [s for s in probe(path)["streams"] if s["codec_type"] == "video"]
     assert video[0]["codec_name"] == codec
     return packets
 
@@ -73,8 +76,10 @@ def service_factory(tmp_path: Path, recordings: Path) -> Iterator[Any]:
 def test_records_h264_h265_and_audio_and_isolates_bad_cameras(
     camera: FakeCamera, service_factory: Any, recordings: Path, tmp_path: Path
 ) -> None:
-    with FakeCamera({"/locked": str(Path(camera.mounts["/h264-1080"]))}, auth="admin:secret") as locked, \
-            GarbageServer() as garbage:  # fmt: skip
+    with (
+        FakeCamera({"/locked": str(Path(camera.mounts["/h264-1080"]))}, auth="admin:secret") as locked,
+        GarbageServer() as garbage,
+    ):
         cameras = [
             {"id": "cam720", "rtspUrl": camera.url("/h264", "viewer:goodpass")},
             {"id": "cam1080", "rtspUrl": camera.url("/h264-1080")},
@@ -87,12 +92,16 @@ def test_records_h264_h265_and_audio_and_isolates_bad_cameras(
         ]
         service = service_factory(cameras, FAST_RETRY)
         good = ("cam720", "cam1080", "cam265")
-        service.wait_for(lambda: all(service.agents()[c]["state"] == "running" for c in good), 20, "cameras running")
+        service.wait_for(
+            lambda: all(service.agents()[c]["state"] == "running" for c in good), 20, "cameras running"
+        )
         started = time.time()
         service.wait_for(
-            lambda: service.agents()["badauth"]["failure"] == "unauthorized"
-            and service.agents()["nowhere"]["failure"] == "unreachable"
-            and service.agents()["garbage"]["failure"] in ("malformed_stream", "unreachable"),
+            lambda: (
+                service.agents()["badauth"]["failure"] == "unauthorized"
+                and service.agents()["nowhere"]["failure"] == "unreachable"
+                and service.agents()["garbage"]["failure"] in ("malformed_stream", "unreachable")
+            ),
             20,
             "bad cameras classified",
         )
@@ -125,12 +134,13 @@ def test_records_h264_h265_and_audio_and_isolates_bad_cameras(
             assert entry["frames"] == len(packets)
             assert entry["duration"] <= CLIP_SECONDS + GOP_SECONDS + 0.01
         # consecutive clips cover the recording with no missing frame
-        for before, after in zip(index, index[1:], strict=False):
+        for before, after in itertools.pairwise(index):
             assert after["start"] - before["start"] == pytest.approx(before["duration"], abs=0.5 / FPS)
         total = index[-1]["start"] + index[-1]["duration"] - index[0]["start"]
         assert sum(e["frames"] for e in index) == pytest.approx(total * FPS, abs=1)
         assert total >= 18
-    audio = [s for s in probe(clips_of(recordings, "cam720")[0])["streams"] if s["codec_type"] == "audio"]  # type: ignore[index, union-attr]
+    streams = probe(clips_of(recordings, "cam720")[0])["streams"]
+    audio = [s for s in streams if s["codec_type"] == "audio"]
     assert audio
     assert audio[0]["codec_name"] == "aac"
     assert not (recordings / "badauth").exists()
@@ -151,7 +161,9 @@ def test_camera_restart_gap_falls_between_clips(
     outage_end = time.time()
     service.wait_for(lambda: service.agents()["cam"]["state"] == "running", 30, "agent reconnects")
     reconnected = service.agents()["cam"]["counters"]["clips"]
-    service.wait_for(lambda: service.agents()["cam"]["counters"]["clips"] >= reconnected + 1, 20, "recording resumes")
+    service.wait_for(
+        lambda: service.agents()["cam"]["counters"]["clips"] >= reconnected + 1, 20, "recording resumes"
+    )
     assert service.agents()["cam"]["counters"]["reconnects"] >= 1
     assert service.terminate() == 0
 

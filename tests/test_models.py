@@ -64,7 +64,7 @@ def test_unknown_framer_type_is_reported() -> None:
 
 
 def test_public_record_has_no_url_or_credentials() -> None:
-    cam = Camera(id="a", rtspUrl="rtsp://admin:hunter2@10.0.0.5:554/live")  # type: ignore[arg-type]
+    cam = Camera(id="a", rtspUrl="rtsp://admin:hunter2@10.0.0.5:554/live")
     public = json.dumps(cam.public())
     assert "hunter2" not in public
     assert "rtspUrl" not in public

@@ -50,8 +50,11 @@ def test_age_limit_deletes_old_clips_and_empty_days(tmp_path: Path) -> None:
     old = make_clip(tmp_path, "cam", T0 - 3 * 86400)
     new = make_clip(tmp_path, "cam", T0)
     report = sweep(tmp_path, RetentionConfig(maxAgeHours=48, minFreeBytes=0), now=T0 + 60)
-    assert report.deleted == 1 and report.reasons == {"age": 1}
-    assert not old.exists() and not old.parent.exists() and new.exists()
+    assert report.deleted == 1
+    assert report.reasons == {"age": 1}
+    assert not old.exists()
+    assert not old.parent.exists()
+    assert new.exists()
 
 
 def test_byte_limit_deletes_oldest_across_cameras(tmp_path: Path) -> None:
@@ -66,7 +69,8 @@ def test_clip_being_written_is_never_deleted(tmp_path: Path) -> None:
     writing.write_bytes(b"y" * 5000)
     os.utime(writing, (T0 - 10 * 86400, T0 - 10 * 86400))
     sweep(tmp_path, RetentionConfig(maxAgeHours=1, maxBytes=1, minFreeBytes=0), now=T0)
-    assert not done.exists() and writing.exists()
+    assert not done.exists()
+    assert writing.exists()
 
 
 def test_free_disk_floor_deletes_until_satisfied(tmp_path: Path) -> None:

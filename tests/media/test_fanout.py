@@ -37,7 +37,8 @@ async def test_slow_subscriber_drops_backlog_and_resumes_at_keyframe() -> None:
     fanout.close()
     assert [p async for p in fast] == PACKETS
     assert items == PACKETS[25:]  # resumed at the next keyframe, and kept up from there
-    assert slow.dropped == 25 and fast.dropped == 0
+    assert slow.dropped == 25
+    assert fast.dropped == 0
 
 
 async def test_unsubscribe_never_ends_the_stream_for_others() -> None:
@@ -46,7 +47,8 @@ async def test_unsubscribe_never_ends_the_stream_for_others() -> None:
     fanout.publish(PACKETS[0])
     leave.unsubscribe()
     fanout.publish(PACKETS[1])
-    assert not fanout.closed and fanout.subscribers == 1
+    assert not fanout.closed
+    assert fanout.subscribers == 1
     fanout.close()
     assert [p async for p in keep] == PACKETS[:2]
     assert [p async for p in leave] == [PACKETS[0]]

@@ -30,7 +30,7 @@ def executor() -> Iterator[ThreadPoolExecutor]:
 
 def recorder(tmp_path: Path, executor: ThreadPoolExecutor, **config: float) -> Mp4Recorder:
     ctx = StreamerContext(Camera(id="cam"), tmp_path, executor, AgentCounters())
-    return Mp4Recorder(Mp4RecorderConfig(**config), ctx)  # type: ignore[arg-type]
+    return Mp4Recorder(Mp4RecorderConfig(**config), ctx)
 
 
 async def record(rec: Mp4Recorder, items: list[Item]) -> list[dict[str, object]]:
@@ -41,11 +41,14 @@ async def record(rec: Mp4Recorder, items: list[Item]) -> list[dict[str, object]]
         if item is GAP:
             sub._queue.append(GAP)  # what an overflow leaves in the queue
         else:
-            fanout.publish(item)  # type: ignore[arg-type]
+            fanout.publish(item)
     fanout.close()
     await asyncio.wait_for(task, 30)
-    index = [json.loads(line) for f in sorted(rec.context.recordings_dir.glob("cam/*/index.jsonl"))
-             for line in f.read_text().splitlines()]  # fmt: skip
+    index = [
+        json.loads(line)
+        for f in sorted(rec.context.recordings_dir.glob("cam/*/index.jsonl"))
+        for line in f.read_text().splitlines()
+    ]
     return index
 
 
@@ -64,11 +67,13 @@ async def test_clips_cut_at_first_keyframe_after_target(tmp_path: Path, executor
     for f in files:
         assert decode_errors(f) == ""
         packets = video_packets(f)
-        assert "K" in packets[0]["flags"] and float(packets[0]["pts_time"]) == 0.0
+        assert "K" in packets[0]["flags"]
+        assert float(packets[0]["pts_time"]) == 0.0
         assert len(packets) == 150
-        assert float(probe(f)["format"]["duration"]) == pytest.approx(6.0, abs=0.05)  # type: ignore[index]
+        assert float(probe(f)["format"]["duration"]) == pytest.approx(6.0, abs=0.05)
     assert not list(tmp_path.rglob("*.part"))
-    assert files[0].parent.name == "2027-01-15" and files[0].name == "08-00-00.mp4"
+    assert files[0].parent.name == "2027-01-15"
+    assert files[0].name == "08-00-00.mp4"
 
 
 async def test_gap_closes_clip_and_next_starts_at_keyframe(
@@ -110,6 +115,7 @@ async def test_cancel_closes_the_open_clip(tmp_path: Path, executor: ThreadPoolE
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     files = clip_files(tmp_path)
-    assert len(files) == 1 and not list(tmp_path.rglob("*.part"))
+    assert len(files) == 1
+    assert not list(tmp_path.rglob("*.part"))
     assert len(video_packets(files[0])) == 40
     assert decode_errors(files[0]) == ""

@@ -1,4 +1,4 @@
-"""Test media made on the fly with Debian's ffmpeg (never committed): Annex-B H.264/H.265 with AUDs, ADTS AAC."""
+"""Test media made on the fly with Debian's ffmpeg (never committed): Annex-B H.26x with AUDs, ADTS AAC."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 FFMPEG = "/usr/bin/ffmpeg"
 FFPROBE = "/usr/bin/ffprobe"
@@ -28,25 +29,93 @@ def make_media(folder: Path, seconds: int = 10) -> Media:
     gop = ["-g", "50", "-keyint_min", "50", "-sc_threshold", "0", "-bf", "0"]
     media = Media(folder / "720.h264", folder / "1080.h264", folder / "720.h265", folder / "tone.aac")
     if not media.h264_720.exists():
-        _run(["-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate=25:duration={seconds}",
-              "-c:v", "libx264", "-preset", "ultrafast", "-profile:v", "baseline", "-b:v", "2M", *gop,
-              "-bsf:v", "h264_mp4toannexb,h264_metadata=aud=insert", "-f", "h264", str(media.h264_720)])  # fmt: skip
+        _run(
+            [
+                "-f",
+                "lavfi",
+                "-i",
+                f"testsrc2=size=1280x720:rate=25:duration={seconds}",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-profile:v",
+                "baseline",
+                "-b:v",
+                "2M",
+                *gop,
+                "-bsf:v",
+                "h264_mp4toannexb,h264_metadata=aud=insert",
+                "-f",
+                "h264",
+                str(media.h264_720),
+            ]
+        )
     if not media.h264_1080.exists():
-        _run(["-f", "lavfi", "-i", f"testsrc2=size=1920x1080:rate=25:duration={seconds}",
-              "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "main", "-b:v", "4M", *gop,
-              "-bsf:v", "h264_mp4toannexb,h264_metadata=aud=insert", "-f", "h264", str(media.h264_1080)])  # fmt: skip
+        _run(
+            [
+                "-f",
+                "lavfi",
+                "-i",
+                f"testsrc2=size=1920x1080:rate=25:duration={seconds}",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-profile:v",
+                "main",
+                "-b:v",
+                "4M",
+                *gop,
+                "-bsf:v",
+                "h264_mp4toannexb,h264_metadata=aud=insert",
+                "-f",
+                "h264",
+                str(media.h264_1080),
+            ]
+        )
     if not media.h265_720.exists():
-        _run(["-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate=25:duration={seconds}",
-              "-c:v", "libx265", "-preset", "ultrafast", "-b:v", "1M",
-              "-x265-params", "keyint=50:min-keyint=50:bframes=0:scenecut=0:log-level=error",
-              "-bsf:v", "hevc_mp4toannexb,hevc_metadata=aud=insert", "-f", "hevc", str(media.h265_720)])  # fmt: skip
+        _run(
+            [
+                "-f",
+                "lavfi",
+                "-i",
+                f"testsrc2=size=1280x720:rate=25:duration={seconds}",
+                "-c:v",
+                "libx265",
+                "-preset",
+                "ultrafast",
+                "-b:v",
+                "1M",
+                "-x265-params",
+                "keyint=50:min-keyint=50:bframes=0:scenecut=0:log-level=error",
+                "-bsf:v",
+                "hevc_mp4toannexb,hevc_metadata=aud=insert",
+                "-f",
+                "hevc",
+                str(media.h265_720),
+            ]
+        )
     if not media.aac.exists():
-        _run(["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
-              "-c:a", "aac", "-b:a", "64k", "-f", "adts", str(media.aac)])  # fmt: skip
+        _run(
+            [
+                "-f",
+                "lavfi",
+                "-i",
+                f"sine=frequency=440:sample_rate=48000:duration={seconds}",
+                "-c:a",
+                "aac",
+                "-b:a",
+                "64k",
+                "-f",
+                "adts",
+                str(media.aac),
+            ]
+        )
     return media
 
 
-def probe(path: Path) -> dict[str, object]:
+def probe(path: Path) -> dict[str, Any]:
     """ffprobe's format and streams of a file, as JSON."""
     out = subprocess.run(
         [FFPROBE, "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)],
@@ -54,7 +123,7 @@ def probe(path: Path) -> dict[str, object]:
         capture_output=True,
         timeout=60,
     ).stdout
-    result: dict[str, object] = json.loads(out)
+    result: dict[str, Any] = json.loads(out)
     return result
 
 
@@ -72,9 +141,21 @@ def decode_errors(path: Path) -> str:
 def video_packets(path: Path) -> list[dict[str, str]]:
     """The video packets of a file (pts_time, dts_time, flags) via ffprobe."""
     out = subprocess.run(
-        [FFPROBE, "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,dts_time,flags",
-         "-of", "json", str(path)],
-        check=True, capture_output=True, timeout=60,
-    ).stdout  # fmt: skip
+        [
+            FFPROBE,
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time,dts_time,flags",
+            "-of",
+            "json",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    ).stdout
     packets: list[dict[str, str]] = json.loads(out).get("packets", [])
     return packets

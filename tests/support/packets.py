@@ -12,16 +12,28 @@ import numpy as np
 from vsnative.media.packets import EncodedPacket, MediaTrack, StreamInfo
 
 
-def h264_packets(frames: int, fps: int = 25, gop: int = 50, size: tuple[int, int] = (320, 240), session: int = 1,
-                 start_wallclock: float = 1_800_000_000.0) -> list[EncodedPacket]:  # fmt: skip
+def h264_packets(
+    frames: int,
+    fps: int = 25,
+    gop: int = 50,
+    size: tuple[int, int] = (320, 240),
+    session: int = 1,
+    start_wallclock: float = 1_800_000_000.0,
+) -> list[EncodedPacket]:
     """`frames` packets of a moving pattern, a keyframe every `gop` frames, timestamps in 1/90000."""
     width, height = size
     enc = av.CodecContext.create("libx264", "w")
     assert isinstance(enc, av.video.codeccontext.VideoCodecContext)
     enc.width, enc.height, enc.pix_fmt = width, height, "yuv420p"
     enc.time_base = Fraction(1, fps)
-    enc.options = {"preset": "ultrafast", "tune": "zerolatency", "g": str(gop), "keyint_min": str(gop),
-                   "sc_threshold": "0", "bf": "0"}  # fmt: skip
+    enc.options = {
+        "preset": "ultrafast",
+        "tune": "zerolatency",
+        "g": str(gop),
+        "keyint_min": str(gop),
+        "sc_threshold": "0",
+        "bf": "0",
+    }
     enc.open()
     tb = Fraction(1, 90000)
     track = MediaTrack(index=0, kind="video", codec="h264", time_base=tb, width=width, height=height)
@@ -35,8 +47,17 @@ def h264_packets(frames: int, fps: int = 25, gop: int = 50, size: tuple[int, int
         frame.pts = i
         for p in enc.encode(frame) if i < frames else enc.encode(None):
             assert p.pts is not None
-            out.append(EncodedPacket(info=info, track=0, data=bytes(p), pts=p.pts * step, dts=p.pts * step,
-                                     keyframe=bool(p.is_keyframe), wallclock=start_wallclock + p.pts / fps))  # fmt: skip
+            out.append(
+                EncodedPacket(
+                    info=info,
+                    track=0,
+                    data=bytes(p),
+                    pts=p.pts * step,
+                    dts=p.pts * step,
+                    keyframe=bool(p.is_keyframe),
+                    wallclock=start_wallclock + p.pts / fps,
+                )
+            )
     return out
 
 

@@ -23,10 +23,17 @@ def write_settings(
     records = []
     for cam in cameras:
         record = {
-            "id": cam["id"], "vmsId": cam.get("vmsId", ""), "name": cam.get("name", cam["id"]),
-            "rtspUrl": cam.get("rtspUrl", ""), "framerType": cam.get("framerType", "rtsp"),
-            "excluded": cam.get("excluded", False), "agentId": "", "startupTime": 0, "lastHeartbeat": 0, "uptime": 0,
-        }  # fmt: skip
+            "id": cam["id"],
+            "vmsId": cam.get("vmsId", ""),
+            "name": cam.get("name", cam["id"]),
+            "rtspUrl": cam.get("rtspUrl", ""),
+            "framerType": cam.get("framerType", "rtsp"),
+            "excluded": cam.get("excluded", False),
+            "agentId": "",
+            "startupTime": 0,
+            "lastHeartbeat": 0,
+            "uptime": 0,
+        }
         records.append(record)
     (folder / "cameras.json").write_text(json.dumps(records, indent=2) + "\n")
     if pipeline is not None:
@@ -57,10 +64,23 @@ class Service:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
         env = {**os.environ, **self.env}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "vsnative", "serve", "--settings-dir", str(self.settings_dir),
-             "--recordings-dir", str(self.recordings_dir), "--port", str(self.port), *self.extra],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "vsnative",
+                "serve",
+                "--settings-dir",
+                str(self.settings_dir),
+                "--recordings-dir",
+                str(self.recordings_dir),
+                "--port",
+                str(self.port),
+                *self.extra,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

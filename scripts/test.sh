@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what the tests need on a fresh Debian machine (as root) and runs the whole suite.
+#   bash scripts/test.sh            # everything
+#   bash scripts/test.sh -m 'not slow'   # extra arguments go to pytest
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_packages=(
+  ffmpeg                                   # ffprobe/ffmpeg check clips; test media is made with it
+  python3-gi gir1.2-gst-rtsp-server-1.0    # the fake IP camera: GStreamer's RTSP server
+  gstreamer1.0-rtsp gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
+)
+missing=()
+for pkg in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+python=${PYTHON:-python3}
+if [[ ! -x .venv/bin/python ]]; then
+  "$python" -m venv .venv
+fi
+.venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
+exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
