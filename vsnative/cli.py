@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from vsnative import __version__, log
 from vsnative.errors import ConfigError
+from vsnative.settings import Settings
 
 EXIT_CONFIG = 2
 
@@ -45,9 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides: dict[str, Any] = {
         key: value for key, value in vars(args).items() if key != "command" and value is not None
     }
-    # imported late: the plugins (and PyAV) load only for commands that need them
+    # imported here, after argument parsing: it loads PyAV and every plugin
     from vsnative.service import load_config, serve
-    from vsnative.settings import Settings
 
     try:
         settings = Settings(**overrides)
@@ -56,25 +56,47 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"settings: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}", file=sys.stderr)  # noqa: T201
         return EXIT_CONFIG
     log.configure(settings.log_level, settings.log_json)
+    if args.command == "check":
+        return _check(settings)
     try:
         config = load_config(settings)
     except ConfigError as exc:
-        for line in exc.lines():
-            print(line, file=sys.stderr)  # noqa: T201
+        _report(exc)
         return EXIT_CONFIG
-    if args.command == "check":
-        from vsnative.framers import FRAMERS
-        from vsnative.models import parse_cameras
-
-        try:  # strict: also reject framer types this build does not know
-            parse_cameras(settings.cameras_file.read_bytes(), str(settings.cameras_file), FRAMERS.names())
-        except ConfigError as exc:
-            for line in exc.lines():
-                print(line, file=sys.stderr)  # noqa: T201
-            return EXIT_CONFIG
-        print(f"{settings.cameras_file}: {len(config.cameras)} cameras, valid")  # noqa: T201
-        return 0
     _run(serve(settings, config))
+    return 0
+
+
+def _report(exc: ConfigError) -> None:
+    for line in exc.lines():
+        print(line, file=sys.stderr)  # noqa: T201
+
+
+def _check(settings: Settings) -> int:
+    """Validate both settings files strictly (unknown framer types too); report every problem found."""
+    from vsnative.framers import FRAMERS
+    from vsnative.models import parse_cameras
+    from vsnative.pipeline import load_pipeline
+
+    failed = False
+    try:
+        load_pipeline(settings.pipeline_file)
+    except ConfigError as exc:
+        _report(exc)
+        failed = True
+    try:
+        data = settings.cameras_file.read_bytes()
+    except FileNotFoundError:
+        print(f"{settings.cameras_file}: (file): not found", file=sys.stderr)  # noqa: T201
+        return EXIT_CONFIG
+    try:
+        cameras = parse_cameras(data, str(settings.cameras_file), FRAMERS.names())
+    except ConfigError as exc:
+        _report(exc)
+        return EXIT_CONFIG
+    if failed:
+        return EXIT_CONFIG
+    print(f"{settings.cameras_file}: {len(cameras)} cameras, valid")  # noqa: T201
     return 0
 
 
