@@ -41,6 +41,9 @@ class _Anchor:
         return self.wallclock + float((packet.dts - self.dts) * packet.time_base)
 
 
+BATCH_PACKETS = 64  # packets handed to the writer thread at once
+BATCH_SECONDS = 1.0  # ...or after this long
+
 Op = (
     tuple[Literal["open"], EncodedPacket, float]
     | tuple[Literal["write"], EncodedPacket]
@@ -155,17 +158,28 @@ class Mp4Recorder(Streamer):
     async def run(self, subscription: Subscription) -> None:
         loop = asyncio.get_running_loop()
         executor = self.context.io_executor
+        pending: list[Op] = []
+        since = 0.0
         try:
             while (item := await subscription.get()) is not None:
-                ops = self.plan(item)
+                if not pending:
+                    since = loop.time()
+                pending += self.plan(item)
                 while (more := subscription.get_nowait()) is not None:
-                    ops += self.plan(more)
-                if ops:
+                    pending += self.plan(more)
+                # Hand packets to the writer thread in batches: a thread hop per packet costs more CPU
+                # than the muxing. Clip boundaries go at once; a batch waits at most `BATCH_SECONDS`.
+                if pending and (
+                    len(pending) >= BATCH_PACKETS
+                    or loop.time() - since >= BATCH_SECONDS
+                    or any(op[0] != "write" for op in pending)
+                ):
+                    ops, pending = pending, []
                     self._publish(await loop.run_in_executor(executor, self._apply, ops))
         finally:
-            ops = self._cut()
-            if ops or self._writer is not None:
-                final: list[Op] = [("close",)]
+            pending += self._cut()
+            if pending or self._writer is not None:
+                final: list[Op] = [*pending, ("close",)]
                 self._publish(await asyncio.shield(loop.run_in_executor(executor, self._apply, final)))
 
     def _publish(self, clips: list[ClipInfo]) -> None:
