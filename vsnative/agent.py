@@ -139,9 +139,9 @@ class Agent:
         try:
             async with asyncio.TaskGroup() as tg:
                 for streamer in self.streamers:
-                    tg.create_task(
-                        streamer.run(self.fanout.subscribe(type(streamer).__name__, streamer.queue_packets))
-                    )
+                    name = type(streamer).__name__
+                    sub = self.fanout.subscribe(name, streamer.queue_packets, streamer.wake_after)
+                    tg.create_task(streamer.run(sub))
                 tg.create_task(self._framer_loop())
                 tg.create_task(self._heartbeat_loop())
         finally:

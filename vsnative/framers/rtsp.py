@@ -126,13 +126,12 @@ class RtspFramer(Framer):
             "analyzeduration": "0",
             "probesize": "32768",
             "allowed_media_types": "video+audio",
+            # Read timeout in FFmpeg's own socket code: PyAV's read timeout takes the GIL in an interrupt
+            # callback on every socket poll, which costs dearly with dozens of cameras in one process.
+            "timeout": str(int(self.config.readTimeoutSeconds * 1_000_000)),
         }
         try:
-            container = av.open(
-                url,
-                options=options,
-                timeout=(self.config.openTimeoutSeconds, self.config.readTimeoutSeconds),
-            )
+            container = av.open(url, options=options, timeout=(self.config.openTimeoutSeconds, None))
         except av.error.FFmpegError as exc:
             raise classify(exc, safe_url) from exc
         except OSError as exc:

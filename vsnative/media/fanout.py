@@ -25,18 +25,29 @@ Item = EncodedPacket | Marker
 
 
 class Subscription:
-    """A subscriber's view of the fan-out: `async for` over it ends when the producer closes."""
+    """A subscriber's view of the fan-out: `async for` over it ends when the producer closes.
 
-    def __init__(self, fanout: FanOut, name: str, maxsize: int) -> None:
+    `wake_after` lets a subscriber that works in batches (the recorder) be woken only once that many
+    items are queued (or a gap, the end of the stream, or its own `batch()` deadline): one task switch per
+    batch instead of one per packet.
+    """
+
+    def __init__(self, fanout: FanOut, name: str, maxsize: int, wake_after: int = 1) -> None:
         self.name = name
         self.maxsize = maxsize
+        self.wake_after = max(1, min(wake_after, maxsize))
         self.dropped = 0  # packets discarded because this subscriber was too slow
         self.gaps = 0
         self._fanout = fanout
         self._queue: collections.deque[Item] = collections.deque()
-        self._wakeup = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
         self._need_keyframe = True
         self._closed = False
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _offer(self, packet: EncodedPacket) -> None:
         if self._need_keyframe:
@@ -45,33 +56,52 @@ class Subscription:
                     self.dropped += 1
                 return
             self._need_keyframe = False
-        if len(self._queue) >= self.maxsize:
-            self.dropped += sum(1 for item in self._queue if isinstance(item, EncodedPacket)) + 1
+        queue = self._queue
+        if len(queue) >= self.maxsize:
+            self.dropped += sum(1 for item in queue if isinstance(item, EncodedPacket)) + 1
             self.gaps += 1
-            self._queue.clear()
-            self._queue.append(GAP)
+            queue.clear()
+            queue.append(GAP)
             self._need_keyframe = True
-            self._wakeup.set()
+            self._wake()
             return
-        self._queue.append(packet)
-        self._wakeup.set()
+        queue.append(packet)
+        if self._waiter is not None and len(queue) >= self.wake_after:
+            self._wake()
 
     def _end(self) -> None:
         self._closed = True
-        self._wakeup.set()
+        self._wake()
 
     def get_nowait(self) -> Item | None:
         """Next item if one is queued, else None."""
         return self._queue.popleft() if self._queue else None
+
+    async def _wait(self) -> None:
+        self._waiter = asyncio.get_running_loop().create_future()
+        await self._waiter
 
     async def get(self) -> Item | None:
         """Next item; None once the producer has closed and the queue is drained."""
         while not self._queue:
             if self._closed:
                 return None
-            self._wakeup.clear()
-            await self._wakeup.wait()
+            await self._wait()
         return self._queue.popleft()
+
+    async def batch(self, max_wait: float) -> list[Item] | None:
+        """Everything queued once `wake_after` items are (or `max_wait` s passed); None at the end."""
+        if len(self._queue) < self.wake_after and not self._closed:
+            timer = asyncio.get_running_loop().call_later(max_wait, self._wake)
+            try:
+                await self._wait()
+            finally:
+                timer.cancel()
+        if not self._queue:
+            return None if self._closed else []
+        items = list(self._queue)
+        self._queue.clear()
+        return items
 
     def __aiter__(self) -> AsyncIterator[Item]:
         return self._iterate()
@@ -98,8 +128,8 @@ class FanOut:
         self.closed = False
         self.published = 0
 
-    def subscribe(self, name: str, maxsize: int | None = None) -> Subscription:
-        sub = Subscription(self, name, maxsize or self.default_maxsize)
+    def subscribe(self, name: str, maxsize: int | None = None, wake_after: int = 1) -> Subscription:
+        sub = Subscription(self, name, maxsize or self.default_maxsize, wake_after)
         if self.closed:
             sub._end()
         else:

@@ -43,6 +43,10 @@ class MediaTrack:
     sample_rate: int = 0
     extradata: bytes = b""
     template: CodecTemplate | None = field(default=None, compare=False, repr=False)
+    tick: float = field(init=False, compare=False, repr=False)  # seconds per time_base unit, as a float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tick", float(self.time_base))
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +86,9 @@ class EncodedPacket:
     def is_video(self) -> bool:
         return self.info.tracks[self.track].kind == "video"
 
-    def seconds(self, ts: int) -> float:
-        return float(ts * self.time_base)
+    def seconds(self, ticks: int) -> float:
+        """A duration in this packet's time base, in seconds (float math: this runs per packet)."""
+        return ticks * self.info.tracks[self.track].tick
 
 
 def nal_types(data: bytes, codec: str) -> list[int]:

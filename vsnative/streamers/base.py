@@ -33,7 +33,8 @@ class Streamer(ABC):
     """Consumes a Subscription until the framer ends the stream. Subclasses declare `config_model`."""
 
     config_model: ClassVar[type[BaseModel]]
-    queue_packets: int = 256
+    queue_packets: int = 256  # the bounded queue of its subscription
+    wake_after: int = 1  # wake the streamer once this many packets wait (batching streamers)
 
     def __init__(self, config: Any, context: StreamerContext) -> None:
         self.config = config

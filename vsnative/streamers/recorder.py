@@ -38,7 +38,7 @@ class _Anchor:
     dts: int
 
     def wall(self, packet: EncodedPacket) -> float:
-        return self.wallclock + float((packet.dts - self.dts) * packet.time_base)
+        return self.wallclock + packet.seconds(packet.dts - self.dts)
 
 
 BATCH_PACKETS = 64  # packets handed to the writer thread at once
@@ -62,6 +62,7 @@ class Mp4Recorder(Streamer):
     def __init__(self, config: Mp4RecorderConfig, context: StreamerContext) -> None:
         super().__init__(config, context)
         self.queue_packets = config.queuePackets
+        self.wake_after = min(BATCH_PACKETS, config.queuePackets // 2)
         self._writer: ClipWriter | None = None
         self._open = False  # decision-side view of whether a clip is open
         self._clip_info: StreamInfo | None = None
@@ -80,7 +81,7 @@ class Mp4Recorder(Streamer):
         track = packet.track
         last = self._last_dts.get(track)
         if self._open and last is not None:
-            jump = float((packet.dts - last) * packet.time_base)
+            jump = packet.seconds(packet.dts - last)
             if packet.dts <= last or jump > self.config.maxGapSeconds:
                 if not packet.is_video:
                     return ops  # a stray audio packet: drop it, keep the clip
@@ -88,8 +89,7 @@ class Mp4Recorder(Streamer):
                 ops += self._cut()
         if packet.is_video and packet.keyframe:
             start = (
-                self._open
-                and float((packet.dts - self._clip_start_dts) * packet.time_base) >= self.config.clipSeconds
+                self._open and packet.seconds(packet.dts - self._clip_start_dts) >= self.config.clipSeconds
             )
             if start:
                 ops += self._cut()
@@ -159,21 +159,13 @@ class Mp4Recorder(Streamer):
         loop = asyncio.get_running_loop()
         executor = self.context.io_executor
         pending: list[Op] = []
-        since = 0.0
         try:
-            while (item := await subscription.get()) is not None:
-                if not pending:
-                    since = loop.time()
-                pending += self.plan(item)
-                while (more := subscription.get_nowait()) is not None:
-                    pending += self.plan(more)
-                # Hand packets to the writer thread in batches: a thread hop per packet costs more CPU
-                # than the muxing. Clip boundaries go at once; a batch waits at most `BATCH_SECONDS`.
-                if pending and (
-                    len(pending) >= BATCH_PACKETS
-                    or loop.time() - since >= BATCH_SECONDS
-                    or any(op[0] != "write" for op in pending)
-                ):
+            # Woken once per batch (BATCH_PACKETS queued, or BATCH_SECONDS passed): a task switch and a
+            # thread hop per packet would cost more CPU than the muxing itself.
+            while (items := await subscription.batch(BATCH_SECONDS)) is not None:
+                for item in items:
+                    pending += self.plan(item)
+                if pending:
                     ops, pending = pending, []
                     self._publish(await loop.run_in_executor(executor, self._apply, ops))
         finally:
