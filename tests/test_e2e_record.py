@@ -197,3 +197,26 @@ def test_kill9_keeps_closed_clips_and_completed_fragments(
     kept = video_packets(parts[0])
     assert len(kept) >= GOP_SECONDS * FPS, f"only {len(kept)} frames survived in {parts[0]}"
     assert "K" in kept[0]["flags"]
+
+
+def test_frozen_camera_is_detected_and_not_reported_healthy(
+    camera: FakeCamera, service_factory: Any, recordings: Path
+) -> None:
+    """A camera that keeps its connection open but sends nothing (SIGSTOP): the read timeout fires."""
+    service = service_factory([{"id": "cam", "rtspUrl": camera.url("/h264")}], FAST_RETRY)
+    service.wait_for(lambda: service.agents()["cam"]["healthy"], 20, "agent healthy")
+    assert camera.proc is not None
+    os.kill(camera.proc.pid, signal.SIGSTOP)
+    try:
+        frozen = time.monotonic()
+        service.wait_for(lambda: not service.agents()["cam"]["healthy"], 10, "agent unhealthy")
+        service.wait_for(lambda: service.agents()["cam"]["state"] != "running", 10, "agent leaves running")
+        assert time.monotonic() - frozen < 3 + 4 + 2  # read timeout 3 s, stall window 4 s
+        health = service.get("/api/health")
+        assert health["healthyAgents"] == 0
+    finally:
+        os.kill(camera.proc.pid, signal.SIGCONT)
+    service.wait_for(lambda: service.agents()["cam"]["healthy"], 30, "agent recovers")
+    assert service.terminate() == 0
+    for clip in clips_of(recordings, "cam"):
+        assert_clean_clip(clip, "h264")
