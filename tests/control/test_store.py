@@ -1,4 +1,4 @@
-"""File camera store: heartbeats persist atomically, a user's edit is merged, a broken file is never overwritten."""
+"""File camera store: atomic heartbeats; a user's edit is merged; a broken file is never overwritten."""
 
 from __future__ import annotations
 
