@@ -84,14 +84,16 @@ def test_records_h264_h265_and_audio_and_isolates_bad_cameras(
             {"id": "cam720", "rtspUrl": camera.url("/h264", "viewer:goodpass")},
             {"id": "cam1080", "rtspUrl": camera.url("/h264-1080")},
             {"id": "cam265", "rtspUrl": camera.url("/h265")},
+            {"id": "camudp", "rtspUrl": camera.url("/h264-1080")},
             {"id": "badauth", "rtspUrl": locked.url("/locked", "admin:wrongpass")},
             {"id": "nowhere", "rtspUrl": f"rtsp://admin:nopass@127.0.0.1:{free_port()}/x"},
             {"id": "garbage", "rtspUrl": f"rtsp://127.0.0.1:{garbage.port}/x"},
             {"id": "typo", "framerType": "gocv", "rtspUrl": "rtsp://u:typopass@127.0.0.1/x"},
             {"id": "off", "excluded": True, "rtspUrl": camera.url("/h264")},
         ]
-        service = service_factory(cameras, FAST_RETRY)
-        good = ("cam720", "cam1080", "cam265")
+        pipeline = {**FAST_RETRY, "cameras": {"camudp": {"framers": {"rtsp": {"transport": "udp"}}}}}
+        service = service_factory(cameras, pipeline)
+        good = ("cam720", "cam1080", "cam265", "camudp")
         service.wait_for(
             lambda: all(service.agents()[c]["state"] == "running" for c in good), 20, "cameras running"
         )
@@ -123,7 +125,7 @@ def test_records_h264_h265_and_audio_and_isolates_bad_cameras(
     for lines in log.splitlines():
         json.loads(lines)  # every log line is JSON
 
-    for cam_id, codec in (("cam720", "h264"), ("cam1080", "h264"), ("cam265", "hevc")):
+    for cam_id, codec in (("cam720", "h264"), ("cam1080", "h264"), ("cam265", "hevc"), ("camudp", "h264")):
         clips = clips_of(recordings, cam_id)
         index = index_of(recordings, cam_id)
         assert len(clips) >= 3, f"{cam_id}: {clips}"
