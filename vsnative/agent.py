@@ -83,6 +83,7 @@ class Agent:
         self.counters = AgentCounters()
         self.started_at = time.time()
         self.last_packet_at = 0.0  # monotonic
+        self._started_mono = time.monotonic()
         self.video: dict[str, Any] = {}
         self._stopping = asyncio.Event()
         self._thread_stop = threading.Event()
@@ -109,6 +110,12 @@ class Agent:
             and self.framer is not None
             and time.monotonic() - self.last_packet_at < self.framer.stall_seconds
         )
+
+    def unhealthy_seconds(self) -> float:
+        """How long packets have not flowed (0 while healthy): since the last packet, or since start."""
+        if self.healthy:
+            return 0.0
+        return time.monotonic() - (self.last_packet_at or self._started_mono)
 
     def snapshot(self) -> dict[str, Any]:
         """State and counters for the API (no credentials)."""
@@ -224,9 +231,12 @@ class Agent:
         self.fanout.publish(packet)
 
     async def _heartbeat_loop(self) -> None:
+        first = True  # the first beat, at start, records agentId and startupTime at once
         while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.env.heartbeat_seconds)
+            if not first:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self.env.heartbeat_seconds)
+            first = False
             if self._stopping.is_set() or self.env.heartbeat is None:
                 continue
             now = time.time()

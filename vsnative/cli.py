@@ -1,11 +1,11 @@
-"""Command line: `python -m vsnative serve|check`. Flags override `VSN_*` environment variables."""
+"""Command line: `python -m vsnative serve|manager|monitor|check|import-cameras`. Flags override `VSN_*`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,33 +22,59 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vsnative", description="Open video surveillance backend.")
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True)
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--settings-dir", type=Path, help="folder with cameras.json and pipeline.json [VSN_SETTINGS_DIR]"
     )
-    common.add_argument("--recordings-dir", type=Path, help="folder for clips [VSN_RECORDINGS_DIR]")
     common.add_argument("--log-level", help="DEBUG, INFO, WARNING, ERROR [VSN_LOG_LEVEL]")
-    serve = sub.add_parser("serve", parents=[common], help="run agents for every camera and the HTTP API")
-    serve.add_argument("--host", help="listen address, default 127.0.0.1 [VSN_HOST]")
-    serve.add_argument("--port", type=int, help="listen port, default 8080 [VSN_PORT]")
-    serve.add_argument(
-        "--heartbeat-seconds", type=float, help="agent heartbeat period [VSN_HEARTBEAT_SECONDS]"
+
+    backend = argparse.ArgumentParser(add_help=False)
+    backend.add_argument(
+        "--backend", choices=["file", "redis"], help="cameras, leases, orphans [VSN_BACKEND]"
     )
-    serve.add_argument("--max-agents", type=int, help="most agents in this process [VSN_MAX_AGENTS]")
+    backend.add_argument("--redis-url", help="redis://[:password@]host:port/db [VSN_REDIS_URL]")
+    backend.add_argument("--redis-prefix", help="key prefix, default vsn: [VSN_REDIS_PREFIX]")
+    backend.add_argument("--stale-seconds", type=float, help="abandoned heartbeat age, default 300")
+
+    api = argparse.ArgumentParser(add_help=False)
+    api.add_argument("--host", help="listen address, default 127.0.0.1 [VSN_HOST]")
+    api.add_argument("--port", type=int, help="listen port, default 8080 [VSN_PORT]")
+
+    agents = argparse.ArgumentParser(add_help=False)
+    agents.add_argument("--recordings-dir", type=Path, help="folder for clips [VSN_RECORDINGS_DIR]")
+    agents.add_argument("--max-agents", type=int, help="agents in this process [VSN_MAX_AGENTS]")
+    agents.add_argument("--manager-id", help="this manager's name, default host-pid-random [VSN_MANAGER_ID]")
+    agents.add_argument("--heartbeat-seconds", type=float, help="agent heartbeat period, default 30")
+    agents.add_argument("--lease-seconds", type=float, help="lease TTL, default 15")
+    agents.add_argument("--reconcile-seconds", type=float, help="excluded/deleted check period, default 5")
+
+    monitor = argparse.ArgumentParser(add_help=False)
+    monitor.add_argument("--monitor-seconds", type=float, help="monitor period, default 10")
+    monitor.add_argument(
+        "--orphans-per-period", type=int, help="most orphan requests per period, default 100"
+    )
+
     sub.add_parser(
-        "check", parents=[common], help="validate settings/*.json and exit (0 = valid, 2 = invalid)"
+        "serve",
+        parents=[common, backend, api, agents, monitor],
+        help="manager + monitor + HTTP API (default: file)",
     )
+    sub.add_parser("manager", parents=[common, backend, api, agents], help="agents-manager with its HTTP API")
+    sub.add_parser("monitor", parents=[common, backend, monitor], help="agents-monitor")
+    sub.add_parser("check", parents=[common], help="validate settings/*.json (0 = valid, 2 = invalid)")
+    imp = sub.add_parser("import-cameras", parents=[common, backend], help="copy cameras.json into Redis")
+    imp.add_argument("--file", type=Path, help="cameras file, default <settings-dir>/cameras.json")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     overrides: dict[str, Any] = {
-        key: value for key, value in vars(args).items() if key != "command" and value is not None
+        key: value
+        for key, value in vars(args).items()
+        if key not in ("command", "file") and value is not None
     }
-    # imported here, after argument parsing: it loads PyAV and every plugin
-    from vsnative.service import load_config, serve
-
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
@@ -58,12 +84,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.configure(settings.log_level, settings.log_json)
     if args.command == "check":
         return _check(settings)
+    # imported here, after argument parsing: it loads PyAV and every plugin
+    from vsnative.service import Roles, load_file_store, load_pipeline_config, run
+
+    if args.command == "import-cameras":
+        return _import(settings, args.file or settings.cameras_file)
+    roles = {
+        "serve": Roles(manager=True, monitor=True, api=True, default_max_agents=64),
+        "manager": Roles(manager=True, monitor=False, api=True, default_max_agents=1),
+        "monitor": Roles(manager=False, monitor=True, api=False),
+    }[args.command]
     try:
-        config = load_config(settings)
+        pipeline = load_pipeline_config(settings)
+        file_store = load_file_store(settings) if settings.backend == "file" else None
     except ConfigError as exc:
         _report(exc)
         return EXIT_CONFIG
-    _run(serve(settings, config))
+    _run(run(settings, roles, pipeline, file_store))
     return 0
 
 
@@ -100,7 +137,32 @@ def _check(settings: Settings) -> int:
     return 0
 
 
-def _run(coro: Any) -> None:
+def _import(settings: Settings, path: Path) -> int:
+    from vsnative.control.redis_backend import RedisBackend, connect
+    from vsnative.models import parse_cameras
+
+    try:
+        cameras = parse_cameras(path.read_bytes(), str(path))
+    except FileNotFoundError:
+        print(f"{path}: (file): not found", file=sys.stderr)  # noqa: T201
+        return EXIT_CONFIG
+    except ConfigError as exc:
+        _report(exc)
+        return EXIT_CONFIG
+
+    async def load() -> int:
+        client = connect(settings.redis_url)
+        try:
+            return await RedisBackend(client, settings.redis_prefix).import_cameras(cameras)
+        finally:
+            await client.aclose()
+
+    count = asyncio.run(load())
+    print(f"imported {count} cameras into {log.redact(settings.redis_url)} (prefix {settings.redis_prefix})")  # noqa: T201
+    return 0
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> None:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on every supported platform

@@ -23,6 +23,18 @@ class ConfigError(VsnError):
         return [f"{self.source}: {field}: {message}" for field, message in self.problems]
 
 
+class NotFoundError(VsnError):
+    """A camera (or other record) does not exist."""
+
+
+class ConflictError(VsnError):
+    """A record already exists, or the request contradicts the current state."""
+
+
+class BackendUnavailable(VsnError):
+    """The control-plane backend (Redis) cannot be reached right now; retry later."""
+
+
 class PluginError(VsnError):
     """A plugin name is unknown or a plugin cannot be built from its configuration."""
 

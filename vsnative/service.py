@@ -1,4 +1,4 @@
-"""`vsnative serve`: an agent per non-excluded camera, the retention sweep and the HTTP API, one process."""
+"""Process assembly: `serve` (manager + monitor + API), `manager` (+ API) and `monitor`, on either backend."""
 
 from __future__ import annotations
 
@@ -6,16 +6,29 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from vsnative.agent import AgentEnv
 from vsnative.api import Services, create_app
+from vsnative.backoff import Backoff
+from vsnative.control.leases import Leases, LocalLeases
+from vsnative.control.manager import (
+    BACKEND_ERRORS,
+    AgentsManager,
+    LocalRegistry,
+    ManagerConfig,
+    Registry,
+    guarded,
+)
+from vsnative.control.monitor import AgentsMonitor, MonitorConfig
+from vsnative.control.orphans import FileOrphanQueue, OrphanQueue
 from vsnative.control.pool import AgentPool
-from vsnative.control.store import FileCameraStore
-from vsnative.models import Camera
+from vsnative.control.store import CameraStore, FileCameraStore
+from vsnative.log import redact
 from vsnative.pipeline import PipelineFile, load_pipeline
 from vsnative.recordings import sweep
 from vsnative.settings import Settings
@@ -24,18 +37,57 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class LoadedConfig:
-    pipeline: PipelineFile
-    store: FileCameraStore
-    cameras: list[Camera]
+class Backend:
+    store: CameraStore
+    leases: Leases
+    queue: OrphanQueue
+    registry: Registry
+    close: Callable[[], Awaitable[None]] | None = None
 
 
-def load_config(settings: Settings) -> LoadedConfig:
-    """Read and validate settings/*.json (blocking, before the loop starts). Raises ConfigError."""
-    pipeline = load_pipeline(settings.pipeline_file)
-    store = FileCameraStore(settings.cameras_file)  # an unknown framerType fails that camera's agent only
-    cameras = store.load()
-    return LoadedConfig(pipeline, store, cameras)
+@dataclass
+class Roles:
+    manager: bool = True
+    monitor: bool = True
+    api: bool = True
+    default_max_agents: int = 64
+    extra: list[str] = field(default_factory=list)
+
+
+def load_pipeline_config(settings: Settings) -> PipelineFile:
+    """Validate pipeline.json (blocking, before the loop starts). Raises ConfigError."""
+    return load_pipeline(settings.pipeline_file)
+
+
+def load_file_store(settings: Settings) -> FileCameraStore:
+    """Validate cameras.json (blocking). An unknown framerType fails that camera's agent only."""
+    store = FileCameraStore(settings.cameras_file)
+    store.load()
+    return store
+
+
+async def open_backend(settings: Settings, file_store: FileCameraStore | None) -> Backend:
+    if settings.backend == "file":
+        if file_store is None:
+            raise ValueError("the file backend needs the loaded cameras.json")
+        return Backend(file_store, LocalLeases(), FileOrphanQueue(settings.orphans_file), LocalRegistry())
+    from vsnative.control.redis_backend import RedisBackend, connect
+
+    client = connect(settings.redis_url)
+    backoff = Backoff(0.5, 10.0)
+    while True:
+        try:
+            await client.ping()
+            break
+        except BACKEND_ERRORS as exc:
+            delay = backoff.next_delay()
+            log.error(
+                "redis unreachable at %s (%s); retrying in %.1f s", redact(settings.redis_url), exc, delay
+            )
+            await asyncio.sleep(delay)
+    log.info("connected to redis at %s", redact(settings.redis_url))
+    backend = RedisBackend(client, settings.redis_prefix)
+    return Backend(backend, backend, backend, backend, client.aclose)
 
 
 async def _retention_loop(settings: Settings, pipeline: PipelineFile, executor: ThreadPoolExecutor) -> None:
@@ -48,43 +100,72 @@ async def _retention_loop(settings: Settings, pipeline: PipelineFile, executor: 
         await asyncio.sleep(settings.retention_seconds)
 
 
-async def serve(settings: Settings, config: LoadedConfig) -> None:
-    """Run until SIGINT or SIGTERM, then stop every agent (closing its clips) and exit."""
+async def run(
+    settings: Settings, roles: Roles, pipeline: PipelineFile, file_store: FileCameraStore | None
+) -> None:
+    """Run the chosen roles until SIGINT or SIGTERM, then stop every agent (closing its clip) and exit."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    settings.recordings_dir.mkdir(parents=True, exist_ok=True)
-    demux = ThreadPoolExecutor(max_workers=settings.max_agents, thread_name_prefix="vsn-demux")
-    io = ThreadPoolExecutor(max_workers=min(32, settings.max_agents + 4), thread_name_prefix="vsn-io")
-    store = config.store
-    store._executor = io
+    max_agents = settings.max_agents or roles.default_max_agents
+    demux = ThreadPoolExecutor(max_workers=max_agents, thread_name_prefix="vsn-demux")
+    io = ThreadPoolExecutor(max_workers=min(32, max_agents + 4), thread_name_prefix="vsn-io")
+    if file_store is not None:
+        file_store._executor = io
+    backend_task = asyncio.create_task(open_backend(settings, file_store))
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait({backend_task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    if not backend_task.done():
+        backend_task.cancel()
+        return
+    backend = backend_task.result()
     env = AgentEnv(
         recordings_dir=settings.recordings_dir,
         demux_executor=demux,
         io_executor=io,
         heartbeat_seconds=settings.heartbeat_seconds,
-        heartbeat=store.heartbeat,
+        heartbeat=guarded(backend.store.heartbeat),
     )
-    pool = AgentPool(env, config.pipeline, settings.max_agents)
-    runner = web.AppRunner(create_app(Services(settings, store, pool)), access_log=None)
-    await runner.setup()
+    pool = AgentPool(env, pipeline, max_agents)
+    manager = None
+    tasks: list[asyncio.Task[None]] = []
+    if roles.manager:
+        settings.recordings_dir.mkdir(parents=True, exist_ok=True)
+        config = ManagerConfig(
+            settings.manager_id, settings.lease_seconds, settings.reconcile_seconds, settings.stale_seconds
+        )
+        manager = AgentsManager(config, backend.store, backend.leases, backend.queue, pool, backend.registry)
+        tasks.append(asyncio.create_task(manager.run(), name="manager"))
+        tasks.append(asyncio.create_task(_retention_loop(settings, pipeline, io), name="retention"))
+    if roles.monitor:
+        monitor_config = MonitorConfig(
+            settings.monitor_seconds, settings.stale_seconds, settings.orphans_per_period
+        )
+        monitor = AgentsMonitor(monitor_config, backend.store, backend.leases, backend.queue)
+        tasks.append(asyncio.create_task(monitor.run(), name="monitor"))
+    runner = None
     try:
-        site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
-        log.info("vsnative listening on http://%s:%d", settings.host, settings.port)
-        for camera in config.cameras:
-            if not camera.excluded:
-                pool.start(camera)
-        retention = asyncio.create_task(_retention_loop(settings, config.pipeline, io))
+        if roles.api:
+            services = Services(
+                settings, backend.store, pool, manager, backend.queue, backend.registry, backend.leases
+            )
+            runner = web.AppRunner(create_app(services), access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, settings.host, settings.port).start()
+            log.info("vsnative listening on http://%s:%d", settings.host, settings.port)
         await stop.wait()
         log.info("shutting down: stopping %d agents", len(pool.agents))
-        retention.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await retention
-        await pool.stop_all()
     finally:
-        await runner.cleanup()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if runner is not None:
+            await runner.cleanup()
+        if backend.close is not None:
+            await backend.close()
         demux.shutdown(wait=False, cancel_futures=True)
         io.shutdown(wait=True)
         log.info("vsnative stopped")

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def default_manager_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
 class Settings(BaseSettings):
-    """Everything a `vsnative serve` process needs to know before it reads settings/*.json."""
+    """Everything a vsnative process needs to know before it reads its cameras."""
 
     model_config = SettingsConfigDict(env_prefix="VSN_", extra="ignore")
 
@@ -19,9 +27,18 @@ class Settings(BaseSettings):
     port: int = Field(8080, ge=0, le=65535, description="HTTP port (0 = any free port)")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_json: bool = Field(True, description="one JSON object per log line")
+    backend: Literal["file", "redis"] = Field("file", description="where cameras, leases and orphans live")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for --backend redis")
+    redis_prefix: str = Field("vsn:", description="prefix of every Redis key")
+    manager_id: str = Field(default_factory=default_manager_id, description="this manager's name")
+    max_agents: int | None = Field(None, ge=1, description="agents per manager (manager: 1, serve: 64)")
     heartbeat_seconds: float = Field(30.0, gt=0, description="how often agents write lastHeartbeat")
+    lease_seconds: float = Field(15.0, gt=0, description="lease TTL; renewed every third of it")
+    reconcile_seconds: float = Field(5.0, gt=0, description="manager's check for excluded/deleted cameras")
+    monitor_seconds: float = Field(10.0, gt=0, description="monitor's period")
+    stale_seconds: float = Field(300.0, gt=0, description="a heartbeat older than this is abandoned")
+    orphans_per_period: int = Field(100, ge=1, description="most orphan requests per monitor period")
     retention_seconds: float = Field(60.0, gt=0, description="how often the retention sweep runs")
-    max_agents: int = Field(64, ge=1, description="most agents this process runs")
 
     @property
     def cameras_file(self) -> Path:
@@ -30,3 +47,7 @@ class Settings(BaseSettings):
     @property
     def pipeline_file(self) -> Path:
         return self.settings_dir / "pipeline.json"
+
+    @property
+    def orphans_file(self) -> Path:
+        return self.settings_dir / "orphans.json"

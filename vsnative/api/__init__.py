@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from vsnative.api import agents, health
+from vsnative.api import agents, cameras, cluster, health
 from vsnative.api.errors import error_middleware
 from vsnative.api.keys import SERVICES, Services
 
@@ -16,4 +16,6 @@ def create_app(services: Services) -> web.Application:
     app[SERVICES] = services
     app.router.add_routes(health.routes)
     app.router.add_routes(agents.routes)
+    app.router.add_routes(cameras.routes)
+    app.router.add_routes(cluster.routes)
     return app

@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from vsnative.control.leases import Leases
+from vsnative.control.orphans import OrphanQueue
 from vsnative.control.pool import AgentPool
-from vsnative.control.store import FileCameraStore
+from vsnative.control.store import CameraStore
 from vsnative.settings import Settings
+
+if TYPE_CHECKING:
+    from vsnative.control.manager import AgentsManager, Registry
 
 
 @dataclass
 class Services:
     settings: Settings
-    store: FileCameraStore
+    store: CameraStore
     pool: AgentPool
+    manager: AgentsManager | None
+    queue: OrphanQueue
+    registry: Registry
+    leases: Leases
     started_at: float = field(default_factory=time.time)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Callable
 
 from vsnative.agent import Agent, AgentEnv
 from vsnative.models import Camera
@@ -20,6 +21,7 @@ class AgentPool:
         self.max_agents = max_agents
         self._agents: dict[str, Agent] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.on_finished: list[Callable[[Agent], None]] = []
 
     @property
     def agents(self) -> list[Agent]:
@@ -52,9 +54,11 @@ class AgentPool:
             del self._tasks[camera_id]
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("agent for camera %s crashed", camera_id, exc_info=exc)
+        for callback in self.on_finished:
+            callback(agent)
 
     async def stop(self, camera_id: str, grace: float = 10.0) -> bool:
-        """Stop exactly this camera's agent; True when one was running."""
+        """Stop exactly this camera's agent and wait until it has closed its files; True when one ran."""
         agent, task = self._agents.get(camera_id), self._tasks.get(camera_id)
         if agent is None or task is None:
             return False

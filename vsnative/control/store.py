@@ -6,26 +6,57 @@ import asyncio
 import logging
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from vsnative.agent import Heartbeat
-from vsnative.errors import ConfigError
-from vsnative.models import Camera, dump_cameras, parse_cameras
+from vsnative.errors import ConfigError, ConflictError, NotFoundError
+from vsnative.models import RUNTIME_FIELDS, Camera, dump_cameras, parse_cameras
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class CameraStore(Protocol):
-    """Where camera records live. File backend here; a Redis backend joins with the control plane."""
+    """Where camera records live: the file backend here, Redis in `redis_backend`."""
 
     async def list_cameras(self) -> list[Camera]: ...
 
     async def get(self, camera_id: str) -> Camera | None: ...
 
+    async def create(self, camera: Camera) -> Camera:
+        """Add a camera; ConflictError when the id exists."""
+        ...
+
+    async def replace(self, camera: Camera) -> Camera:
+        """Replace a camera's user fields (runtime fields and an omitted rtspUrl are kept)."""
+        ...
+
+    async def patch(self, camera_id: str, fields: dict[str, Any]) -> Camera:
+        """Change some user fields; NotFoundError for an unknown id."""
+        ...
+
+    async def delete(self, camera_id: str) -> bool: ...
+
     async def heartbeat(self, beat: Heartbeat) -> None: ...
+
+
+def merge_user_fields(old: Camera, new: Camera, sent: set[str]) -> Camera:
+    """`new` as written by a user, keeping `old`'s runtime fields and its rtspUrl unless one was sent."""
+    keep = {field: getattr(old, field) for field in RUNTIME_FIELDS}
+    if "rtspUrl" not in sent:
+        keep["rtspUrl"] = old.rtspUrl
+    return new.model_copy(update=keep)
+
+
+def patched(camera: Camera, fields: dict[str, Any]) -> Camera:
+    """camera with user fields changed, validated as a whole (raises pydantic's ValidationError)."""
+    illegal = (set(fields) & set(RUNTIME_FIELDS)) | ({"id"} & set(fields))
+    if illegal:
+        raise ConflictError(f"fields {sorted(illegal)} are not writable")
+    return Camera.model_validate({**camera.to_record(), **fields})
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -78,10 +109,6 @@ class FileCameraStore:
         if (stat.st_mtime_ns, stat.st_size) != self._stamp:
             self.load()
 
-    async def _run(self, fn: object, *args: object) -> object:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)  # type: ignore[arg-type]
-
     async def list_cameras(self) -> list[Camera]:
         return self._cameras.copy()
 
@@ -89,19 +116,58 @@ class FileCameraStore:
         return next((c for c in self._cameras if c.id == camera_id), None)
 
     async def update(self, camera_id: str, **fields: object) -> Camera:
-        """Set fields of one camera and persist (read-modify-write under the lock)."""
-        async with self._lock:
-            return await self._run(self._update_sync, camera_id, fields)  # type: ignore[return-value]
+        """Set runtime fields of one camera and persist (read-modify-write under the lock)."""
+        return await self._mutate(
+            lambda cams: self._replace_in(cams, camera_id, lambda c: c.model_copy(update=fields))
+        )
 
-    def _update_sync(self, camera_id: str, fields: dict[str, object]) -> Camera:
-        self._refresh_if_changed()
-        for index, camera in enumerate(self._cameras):
+    async def create(self, camera: Camera) -> Camera:
+        def add(cameras: list[Camera]) -> tuple[list[Camera], Camera]:
+            if any(c.id == camera.id for c in cameras):
+                raise ConflictError(f"camera {camera.id!r} exists")
+            return [*cameras, camera], camera
+
+        return await self._mutate(add)
+
+    async def replace(self, camera: Camera, sent: set[str] | None = None) -> Camera:
+        fields = sent if sent is not None else set(camera.model_fields_set)
+        return await self._mutate(
+            lambda cams: self._replace_in(cams, camera.id, lambda old: merge_user_fields(old, camera, fields))
+        )
+
+    async def patch(self, camera_id: str, fields: dict[str, Any]) -> Camera:
+        return await self._mutate(
+            lambda cams: self._replace_in(cams, camera_id, lambda old: patched(old, fields))
+        )
+
+    async def delete(self, camera_id: str) -> bool:
+        def remove(cameras: list[Camera]) -> tuple[list[Camera], bool]:
+            kept = [c for c in cameras if c.id != camera_id]
+            return kept, len(kept) != len(cameras)
+
+        return await self._mutate(remove)
+
+    @staticmethod
+    def _replace_in(
+        cameras: list[Camera], camera_id: str, change: Callable[[Camera], Camera]
+    ) -> tuple[list[Camera], Camera]:
+        for index, camera in enumerate(cameras):
             if camera.id == camera_id:
-                updated = camera.model_copy(update=fields)
-                cameras = [*self._cameras[:index], updated, *self._cameras[index + 1 :]]
-                self._write(cameras)
-                return updated
-        raise KeyError(camera_id)
+                updated = change(camera)
+                return [*cameras[:index], updated, *cameras[index + 1 :]], updated
+        raise NotFoundError(f"no camera {camera_id!r}")
+
+    async def _mutate(self, change: Callable[[list[Camera]], tuple[list[Camera], T]]) -> T:
+        """Apply `change` to the current list and persist the result, one change at a time."""
+        async with self._lock:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, self._mutate_sync, change)
+
+    def _mutate_sync(self, change: Callable[[list[Camera]], tuple[list[Camera], T]]) -> T:
+        self._refresh_if_changed()
+        cameras, result = change(self._cameras)
+        if cameras is not self._cameras:
+            self._write(cameras)
+        return result
 
     def _write(self, cameras: list[Camera]) -> None:
         atomic_write(self.path, dump_cameras(cameras))
@@ -120,5 +186,5 @@ class FileCameraStore:
             fields["lastHeartbeat"] = beat.last_heartbeat
         try:
             await self.update(beat.camera_id, **fields)
-        except KeyError:
+        except NotFoundError:
             log.warning("heartbeat for camera %s, which is no longer in %s", beat.camera_id, self.path)

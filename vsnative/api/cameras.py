@@ -1,0 +1,145 @@
+"""`/api/cameras`: list, read, create, replace, patch, delete. `rtspUrl` is write-only: never returned."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+from pydantic import ValidationError
+
+from vsnative.api.keys import SERVICES, Services
+from vsnative.control.leases import Lease
+from vsnative.errors import ConflictError, NotFoundError
+from vsnative.log import redact
+from vsnative.models import RUNTIME_FIELDS, Camera
+
+routes = web.RouteTableDef()
+
+
+def invalid(exc: ValidationError) -> web.Response:
+    fields = [
+        {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "message": redact(err["msg"])}
+        for err in exc.errors()
+    ]
+    reason = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+    return web.json_response(
+        {"error": f"invalid camera: {reason}", "status": 400, "fields": fields}, status=400
+    )
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError as exc:
+        raise web.HTTPBadRequest(text=f"invalid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="the body must be a JSON object")
+    written = sorted(set(body) & set(RUNTIME_FIELDS))
+    if written:
+        raise web.HTTPBadRequest(text=f"fields written by the service only: {', '.join(written)}")
+    return body
+
+
+def record(services: Services, camera: Camera, holder: Lease | None) -> dict[str, Any]:
+    """What the API shows of a camera: public fields, its owner (manager id) and its agent's state here."""
+    public = camera.public()
+    public["owner"] = holder.owner if holder else None
+    agent = services.pool.get(camera.id)
+    public["state"] = "excluded" if camera.excluded else (agent.state.value if agent else None)
+    return public
+
+
+async def view(services: Services, camera: Camera) -> dict[str, Any]:
+    return record(services, camera, (await services.leases.holders([camera.id])).get(camera.id))
+
+
+def camera_id(request: web.Request) -> str:
+    return request.match_info["camera_id"]
+
+
+async def wake(services: Services, camera: Camera) -> None:
+    """A camera that should run now gets an orphan request at once, not at the next monitor sweep."""
+    if not camera.excluded:
+        await services.queue.publish(camera.id)
+
+
+@routes.get("/api/cameras")
+async def list_cameras(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    cameras = await services.store.list_cameras()
+    holders = await services.leases.holders([c.id for c in cameras])
+    return web.json_response({"cameras": [record(services, c, holders.get(c.id)) for c in cameras]})
+
+
+@routes.get("/api/cameras/{camera_id}")
+async def get_camera(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    camera = await services.store.get(camera_id(request))
+    if camera is None:
+        raise web.HTTPNotFound(text=f"no camera {camera_id(request)!r}")
+    return web.json_response(await view(services, camera))
+
+
+@routes.post("/api/cameras")
+async def create_camera(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    body = await json_body(request)
+    try:
+        camera = Camera.model_validate(body)
+    except ValidationError as exc:
+        return invalid(exc)
+    try:
+        await services.store.create(camera)
+    except ConflictError as exc:
+        raise web.HTTPConflict(text=str(exc)) from exc
+    await wake(services, camera)
+    return web.json_response(
+        await view(services, camera), status=201, headers={"Location": f"/api/cameras/{camera.id}"}
+    )
+
+
+@routes.put("/api/cameras/{camera_id}")
+async def replace_camera(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    body = await json_body(request)
+    cid = camera_id(request)
+    if body.setdefault("id", cid) != cid:
+        raise web.HTTPBadRequest(text=f"the body's id {body['id']!r} differs from the URL's {cid!r}")
+    try:
+        camera = Camera.model_validate(body)
+    except ValidationError as exc:
+        return invalid(exc)
+    try:
+        saved = await services.store.replace(camera)
+        status = 200
+    except NotFoundError:
+        saved = await services.store.create(camera)
+        status = 201
+    await wake(services, saved)
+    return web.json_response(await view(services, saved), status=status)
+
+
+@routes.patch("/api/cameras/{camera_id}")
+async def patch_camera(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    body = await json_body(request)
+    if "id" in body and body["id"] != camera_id(request):
+        raise web.HTTPBadRequest(text="a camera's id cannot change")
+    body.pop("id", None)
+    try:
+        saved = await services.store.patch(camera_id(request), body)
+    except NotFoundError as exc:
+        raise web.HTTPNotFound(text=str(exc)) from exc
+    except ValidationError as exc:
+        return invalid(exc)
+    await wake(services, saved)
+    return web.json_response(await view(services, saved))
+
+
+@routes.delete("/api/cameras/{camera_id}")
+async def delete_camera(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    if not await services.store.delete(camera_id(request)):
+        raise web.HTTPNotFound(text=f"no camera {camera_id(request)!r}")
+    return web.Response(status=204)

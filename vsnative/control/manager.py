@@ -1,0 +1,272 @@
+"""agents-manager: takes orphan requests while it has a free slot, owns each camera through a lease, and
+stops exactly the agent whose camera became excluded, was deleted, or whose lease was lost."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from vsnative.agent import Agent, Heartbeat, HeartbeatSink
+from vsnative.backoff import Backoff
+from vsnative.control.leases import Lease, Leases
+from vsnative.control.orphans import OrphanQueue, OrphanRequest
+from vsnative.control.pool import AgentPool
+from vsnative.control.store import CameraStore
+from vsnative.errors import BackendUnavailable
+from vsnative.models import RUNTIME_FIELDS, Camera
+
+log = logging.getLogger(__name__)
+
+#: Errors a backend raises while it is unreachable (redis-py's derive from these builtins or VsnError).
+BACKEND_ERRORS: tuple[type[BaseException], ...] = (OSError, ConnectionError, TimeoutError)
+with contextlib.suppress(ImportError):  # redis is needed only by the Redis backend
+    from redis.exceptions import RedisError
+
+    BACKEND_ERRORS += (RedisError,)
+
+
+def guarded(sink: HeartbeatSink) -> HeartbeatSink:
+    """A heartbeat sink whose backend outages surface as BackendUnavailable (the agent logs and goes on)."""
+
+    async def beat(heartbeat: Heartbeat) -> None:
+        try:
+            await sink(heartbeat)
+        except BACKEND_ERRORS as exc:
+            raise BackendUnavailable(f"backend unreachable: {exc}") from exc
+
+    return beat
+
+
+class Registry(Protocol):
+    async def announce(self, manager_id: str, status: dict[str, Any]) -> None: ...
+
+    async def withdraw(self, manager_id: str) -> None: ...
+
+    async def managers(self, max_age: float) -> list[dict[str, Any]]: ...
+
+
+class LocalRegistry:
+    """The manager registry of a single process."""
+
+    def __init__(self) -> None:
+        self._status: dict[str, dict[str, Any]] = {}
+
+    async def announce(self, manager_id: str, status: dict[str, Any]) -> None:
+        self._status[manager_id] = {**status, "updated": time.time()}
+
+    async def withdraw(self, manager_id: str) -> None:
+        self._status.pop(manager_id, None)
+
+    async def managers(self, max_age: float) -> list[dict[str, Any]]:
+        return [s for _, s in sorted(self._status.items()) if time.time() - s["updated"] <= max_age]
+
+
+@dataclass
+class ManagerConfig:
+    manager_id: str
+    lease_ttl: float = 15.0
+    reconcile_seconds: float = 5.0
+    stale_seconds: float = 300.0
+    take_block_seconds: float = 1.0
+
+
+def user_fields(camera: Camera) -> dict[str, Any]:
+    record = camera.to_record()
+    for field in RUNTIME_FIELDS:
+        record.pop(field, None)
+    return record
+
+
+class AgentsManager:
+    def __init__(
+        self,
+        config: ManagerConfig,
+        store: CameraStore,
+        leases: Leases,
+        queue: OrphanQueue,
+        pool: AgentPool,
+        registry: Registry,
+    ) -> None:
+        self.config = config
+        self.id = config.manager_id
+        self.store = store
+        self.leases = leases
+        self.queue = queue
+        self.pool = pool
+        self.registry = registry
+        self.held: dict[str, Lease] = {}
+        self._renewed: dict[str, float] = {}
+        self._slot_freed = asyncio.Event()
+        self._handover: set[str] = set()  # cameras being restarted under the same lease
+        self._tasks: set[asyncio.Task[None]] = set()
+        pool.on_finished.append(self._agent_finished)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "maxAgents": self.pool.max_agents,
+            "freeSlots": self.pool.free_slots,
+            "agents": sorted(self.held),
+        }
+
+    async def run(self) -> None:
+        """Run until cancelled; then stop every agent and give its lease back."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._consume_loop())
+                tg.create_task(self._renew_loop())
+                tg.create_task(self._reconcile_loop())
+        finally:
+            await self.pool.stop_all()
+            if self._tasks:
+                await asyncio.wait(self._tasks, timeout=5)
+            with contextlib.suppress(*BACKEND_ERRORS):
+                await self.registry.withdraw(self.id)
+
+    # --- taking orphan requests -------------------------------------------------------------------
+    async def _consume_loop(self) -> None:
+        backoff = Backoff(0.5, 10.0)
+        while True:
+            free = self.pool.free_slots
+            if free <= 0:  # full: take no request, so other managers get them ("unsubscribe")
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            try:
+                requests = await self.queue.take(self.id, free, self.config.take_block_seconds)
+                for request in requests:
+                    await self._handle(request)
+                    await self.queue.ack(self.id, request)
+                backoff.reset()
+            except BACKEND_ERRORS as exc:
+                delay = backoff.next_delay()
+                log.warning("manager %s: backend unreachable (%s); retrying in %.1f s", self.id, exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _handle(self, request: OrphanRequest) -> None:
+        camera_id = request.camera_id
+        if camera_id in self.held or self.pool.get(camera_id) is not None:
+            return  # at-least-once delivery: we run it already
+        camera = await self.store.get(camera_id)
+        if camera is None or camera.excluded:
+            log.info(
+                "orphan request for %s ignored: %s", camera_id, "deleted" if camera is None else "excluded"
+            )
+            return
+        lease = await self.leases.acquire(camera_id, self.id, self.config.lease_ttl)
+        if lease is None:
+            log.debug("orphan request for %s ignored: another manager holds it", camera_id)
+            return
+        self._start(camera, lease)
+
+    def _start(self, camera: Camera, lease: Lease) -> None:
+        self.held[camera.id] = lease
+        self._renewed[camera.id] = time.monotonic()
+        log.info(
+            "agent start: camera %s, token %d",
+            camera.id,
+            lease.token,
+            extra={"event": "agent_start", "camera": camera.id, "token": lease.token, "manager": self.id},
+        )
+        if self.pool.start(camera) is None:  # cannot happen while we take only `free` requests
+            self._forget(camera.id)
+            self._tasks.add(asyncio.get_running_loop().create_task(self._release(lease)))
+
+    def _agent_finished(self, agent: Agent) -> None:
+        """The agent's task ended (stopped or crashed): free the slot and give the lease back."""
+        camera_id = agent.camera.id
+        lease = self.held.get(camera_id) if camera_id in self._handover else self._forget(camera_id)
+        if lease is not None:
+            log.info(
+                "agent stop: camera %s, token %d",
+                camera_id,
+                lease.token,
+                extra={"event": "agent_stop", "camera": camera_id, "token": lease.token, "manager": self.id},
+            )
+            if camera_id not in self._handover:
+                self._tasks.add(asyncio.get_running_loop().create_task(self._release(lease)))
+        self._slot_freed.set()
+
+    def _forget(self, camera_id: str) -> Lease | None:
+        self._renewed.pop(camera_id, None)
+        return self.held.pop(camera_id, None)
+
+    async def _release(self, lease: Lease) -> None:
+        try:
+            with contextlib.suppress(*BACKEND_ERRORS):
+                await self.leases.release(lease)
+        finally:
+            self._tasks.discard(asyncio.current_task())
+
+    async def stop_agent(self, camera_id: str, reason: str) -> bool:
+        """Stop exactly this camera's agent (its lease is released once it has stopped)."""
+        if self.pool.get(camera_id) is None:
+            return False
+        log.info("stopping agent of camera %s: %s", camera_id, reason)
+        return await self.pool.stop(camera_id)
+
+    # --- leases ---------------------------------------------------------------------------------
+    async def _renew_loop(self) -> None:
+        ttl = self.config.lease_ttl
+        while True:
+            await asyncio.sleep(ttl / 3)
+            for camera_id, lease in list(self.held.items()):
+                try:
+                    ok = await self.leases.renew(lease, ttl)
+                except BACKEND_ERRORS as exc:
+                    # Keep recording while the lease would still be valid; past that, ownership is unproven.
+                    if time.monotonic() - self._renewed.get(camera_id, 0) > ttl:
+                        log.error(
+                            "camera %s: lease not renewed for %.0f s (%s); stopping", camera_id, ttl, exc
+                        )
+                        await self.stop_agent(camera_id, "lease expired while the backend was unreachable")
+                    continue
+                if ok:
+                    self._renewed[camera_id] = time.monotonic()
+                else:
+                    log.error("camera %s: lease lost to another manager; stopping at once", camera_id)
+                    await self.stop_agent(camera_id, "lease lost")
+
+    # --- reconcile ------------------------------------------------------------------------------
+    async def _reconcile_loop(self) -> None:
+        while True:
+            try:
+                await self.reconcile()
+                await self.registry.announce(self.id, self.status())
+            except BACKEND_ERRORS as exc:
+                log.warning("manager %s: reconcile skipped, backend unreachable (%s)", self.id, exc)
+            await asyncio.sleep(self.config.reconcile_seconds)
+
+    async def reconcile(self) -> None:
+        """Stop agents whose camera is excluded, deleted or reconfigured; restart long-unhealthy ones."""
+        cameras = {camera.id: camera for camera in await self.store.list_cameras()}
+        for agent in self.pool.agents:
+            camera = cameras.get(agent.camera.id)
+            if camera is None:
+                await self.stop_agent(agent.camera.id, "camera deleted")
+            elif camera.excluded:
+                await self.stop_agent(agent.camera.id, "camera excluded")
+            elif user_fields(camera) != user_fields(agent.camera):
+                await self._restart(camera, "camera settings changed")
+            elif agent.unhealthy_seconds() > self.config.stale_seconds:
+                await self._restart(camera, f"unhealthy for more than {self.config.stale_seconds:.0f} s")
+
+    async def _restart(self, camera: Camera, reason: str) -> None:
+        lease = self.held.get(camera.id)
+        if lease is None:
+            return
+        self._handover.add(camera.id)  # the lease passes from the old agent to the new one
+        try:
+            await self.stop_agent(camera.id, reason)
+        finally:
+            self._handover.discard(camera.id)
+        if self.held.get(camera.id) == lease:
+            self._start(camera, lease)

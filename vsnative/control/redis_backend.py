@@ -1,0 +1,294 @@
+"""The distributed backend on Redis: cameras, leases with fencing tokens, orphan stream, manager registry.
+
+Keys (all under one prefix, default `vsn:`):
+  camera:<id>   hash, one JSON-encoded value per cameras.json field      cameras   set of camera ids
+  owner:<id>    "<manager>|<token>" with a TTL (the lease)              fence:<id> last token issued
+  orphans       stream of {camera: id}, consumer group `managers`       orphan:<id> "a request is waiting"
+  managers      hash manager id -> JSON status (for /api/cluster)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+from pydantic import ValidationError
+from redis.exceptions import ResponseError
+
+from vsnative.agent import Heartbeat
+from vsnative.control.leases import Lease
+from vsnative.control.orphans import OrphanRequest
+from vsnative.control.store import merge_user_fields, patched
+from vsnative.errors import ConflictError, NotFoundError
+from vsnative.models import Camera
+
+log = logging.getLogger(__name__)
+GROUP = "managers"
+
+_ACQUIRE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. token, 'PX', ARGV[2])
+return token
+"""
+# Renew our lease; if it vanished (expired while Redis was unreachable, or Redis lost its data) take it
+# back unless a newer token was issued meanwhile, and keep the fence at least at our token.
+_RENEW = """
+local v = redis.call('GET', KEYS[1])
+local mine = ARGV[1] .. '|' .. ARGV[3]
+if v == mine then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if v then return 0 end
+local fence = tonumber(redis.call('GET', KEYS[2]) or '0')
+if fence > tonumber(ARGV[3]) then return 0 end
+redis.call('SET', KEYS[2], ARGV[3])
+redis.call('SET', KEYS[1], mine, 'PX', ARGV[2])
+return 1
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+_PUBLISH = """
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
+  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'camera', ARGV[1])
+end
+return false
+"""
+_HEARTBEAT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
+
+def connect(url: str) -> aioredis.Redis:
+    """A client that reconnects by itself; commands fail fast (seconds) while Redis is down."""
+    client: aioredis.Redis = aioredis.Redis.from_url(
+        url, decode_responses=True, socket_timeout=5, socket_connect_timeout=3, health_check_interval=15
+    )
+    return client
+
+
+class RedisBackend:
+    """Cameras, leases, orphan requests and the manager registry on one Redis."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str = "vsn:") -> None:
+        self.redis = client
+        self.prefix = prefix
+        self._acquire = client.register_script(_ACQUIRE)
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+        self._publish = client.register_script(_PUBLISH)
+        self._heartbeat = client.register_script(_HEARTBEAT)
+        self._group_ready = False
+
+    def key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    # --- cameras (CameraStore) -----------------------------------------------------------------
+    @staticmethod
+    def _decode(raw: dict[str, str]) -> Camera | None:
+        try:
+            return Camera.model_validate({k: json.loads(v) for k, v in raw.items()})
+        except (ValueError, ValidationError):
+            log.warning("skipping malformed camera record %s", raw.get("id", "?"))
+            return None
+
+    @staticmethod
+    def _encode(camera: Camera) -> dict[str, str]:
+        return {k: json.dumps(v) for k, v in camera.to_record().items()}
+
+    async def list_cameras(self) -> list[Camera]:
+        ids = sorted(str(cid) for cid in await self.redis.smembers(self.key("cameras")))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for cid in ids:
+                pipe.hgetall(self.key("camera", cid))
+            rows: list[dict[str, str]] = await pipe.execute()  # decode_responses: str values
+        return [cam for raw in rows if raw and (cam := self._decode(raw)) is not None]
+
+    async def get(self, camera_id: str) -> Camera | None:
+        raw: dict[str, str] = await self.redis.hgetall(self.key("camera", camera_id))  # type: ignore[assignment]
+        return self._decode(raw) if raw else None
+
+    async def create(self, camera: Camera) -> Camera:
+        key = self.key("camera", camera.id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            await pipe.watch(key)
+            if await pipe.exists(key):
+                raise ConflictError(f"camera {camera.id!r} exists")
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.hset(key, mapping=self._encode(camera))  # type: ignore[arg-type]
+            pipe.sadd(self.key("cameras"), camera.id)
+            await pipe.execute()
+        return camera
+
+    async def _change(self, camera_id: str, change: Any) -> Camera:
+        key = self.key("camera", camera_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            await pipe.watch(key)
+            raw: dict[str, str] = await pipe.hgetall(key)  # type: ignore[assignment]
+            old = self._decode(raw) if raw else None
+            if old is None:
+                raise NotFoundError(f"no camera {camera_id!r}")
+            new: Camera = change(old)
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.hset(key, mapping=self._encode(new))  # type: ignore[arg-type]
+            await pipe.execute()
+        return new
+
+    async def replace(self, camera: Camera, sent: set[str] | None = None) -> Camera:
+        fields = sent if sent is not None else set(camera.model_fields_set)
+        return await self._change(camera.id, lambda old: merge_user_fields(old, camera, fields))
+
+    async def patch(self, camera_id: str, fields: dict[str, Any]) -> Camera:
+        return await self._change(camera_id, lambda old: patched(old, fields))
+
+    async def update(self, camera_id: str, **fields: object) -> None:
+        """Set runtime fields (no validation: only the service writes these)."""
+        await self._heartbeat_fields(camera_id, {k: json.dumps(v) for k, v in fields.items()})
+
+    async def _heartbeat_fields(self, camera_id: str, fields: dict[str, str]) -> bool:
+        args = [item for pair in fields.items() for item in pair]
+        return bool(await self._heartbeat(keys=[self.key("camera", camera_id)], args=args))
+
+    async def delete(self, camera_id: str) -> bool:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.key("camera", camera_id))
+            pipe.srem(self.key("cameras"), camera_id)
+            deleted, _ = await pipe.execute()
+        return bool(deleted)
+
+    async def heartbeat(self, beat: Heartbeat) -> None:
+        fields: dict[str, object] = {
+            "agentId": beat.agent_id,
+            "startupTime": beat.startup_time,
+            "uptime": beat.uptime,
+        }
+        if beat.healthy:
+            fields["lastHeartbeat"] = beat.last_heartbeat
+        await self.update(beat.camera_id, **fields)
+
+    async def import_cameras(self, cameras: list[Camera]) -> int:
+        """Load cameras.json records (create or overwrite); returns how many."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for camera in cameras:
+                pipe.delete(self.key("camera", camera.id))
+                pipe.hset(self.key("camera", camera.id), mapping=self._encode(camera))  # type: ignore[arg-type]
+                pipe.sadd(self.key("cameras"), camera.id)
+            await pipe.execute()
+        return len(cameras)
+
+    # --- leases (Leases) -----------------------------------------------------------------------
+    async def acquire(self, camera_id: str, owner: str, ttl: float) -> Lease | None:
+        token = await self._acquire(
+            keys=[self.key("owner", camera_id), self.key("fence", camera_id)], args=[owner, int(ttl * 1000)]
+        )
+        return Lease(camera_id, owner, int(token)) if token else None
+
+    async def renew(self, lease: Lease, ttl: float) -> bool:
+        keys = [self.key("owner", lease.camera_id), self.key("fence", lease.camera_id)]
+        return bool(await self._renew(keys=keys, args=[lease.owner, int(ttl * 1000), lease.token]))
+
+    async def release(self, lease: Lease) -> None:
+        await self._release(keys=[self.key("owner", lease.camera_id)], args=[f"{lease.owner}|{lease.token}"])
+
+    async def holders(self, camera_ids: list[str]) -> dict[str, Lease]:
+        if not camera_ids:
+            return {}
+        values = await self.redis.mget([self.key("owner", cid) for cid in camera_ids])
+        held = {}
+        for cid, value in zip(camera_ids, values, strict=True):
+            if value and "|" in str(value):
+                owner, _, token = str(value).rpartition("|")
+                held[cid] = Lease(cid, owner, int(token))
+        return held
+
+    # --- orphan requests (OrphanQueue) ---------------------------------------------------------
+    async def _ensure_group(self) -> None:
+        if self._group_ready:
+            return
+        try:
+            await self.redis.xgroup_create(self.key("orphans"), GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    async def publish(self, camera_id: str) -> bool:
+        await self._ensure_group()
+        keys = [self.key("orphans"), self.key("orphan", camera_id)]
+        return bool(await self._publish(keys=keys, args=[camera_id, 300, 10_000]))
+
+    async def take(
+        self, consumer: str, count: int, block: float, reclaim_idle: float = 10.0
+    ) -> list[OrphanRequest]:
+        await self._ensure_group()
+        stream = self.key("orphans")
+        try:
+            # requests a dead manager took but never acknowledged
+            reclaimed: Any = await self.redis.xautoclaim(
+                stream, GROUP, consumer, min_idle_time=int(reclaim_idle * 1000), start_id="0-0", count=count
+            )
+            entries: list[tuple[str, dict[str, str]]] = list(reclaimed[1])
+            if len(entries) < count:
+                reply: Any = await self.redis.xreadgroup(
+                    GROUP,
+                    consumer,
+                    {stream: ">"},
+                    count=count - len(entries),
+                    block=max(1, int(block * 1000)),
+                )
+                for _, items in reply or []:
+                    entries += items
+        except ResponseError as exc:
+            if "NOGROUP" in str(exc):  # Redis restarted without its data: recreate the group
+                self._group_ready = False
+                return []
+            raise
+        requests = []
+        for entry_id, fields in entries:
+            camera_id = (fields or {}).get("camera")
+            if not camera_id:
+                log.warning("skipping malformed orphan request %s: %s", entry_id, fields)
+                await self._ack_id(entry_id, None)
+                continue
+            requests.append(OrphanRequest(entry_id, camera_id))
+        return requests
+
+    async def _ack_id(self, entry_id: str, camera_id: str | None) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(self.key("orphans"), GROUP, entry_id)
+            pipe.xdel(self.key("orphans"), entry_id)
+            if camera_id is not None:
+                pipe.delete(self.key("orphan", camera_id))
+            await pipe.execute()
+
+    async def ack(self, consumer: str, request: OrphanRequest) -> None:
+        await self._ack_id(request.id, request.camera_id)
+
+    async def backlog(self) -> int:
+        return int(await self.redis.xlen(self.key("orphans")))
+
+    # --- manager registry ------------------------------------------------------------------------
+    async def announce(self, manager_id: str, status: dict[str, Any]) -> None:
+        await self.redis.hset(
+            self.key("managers"), manager_id, json.dumps({**status, "updated": time.time()})
+        )
+
+    async def withdraw(self, manager_id: str) -> None:
+        await self.redis.hdel(self.key("managers"), manager_id)
+
+    async def managers(self, max_age: float) -> list[dict[str, Any]]:
+        raw = await self.redis.hgetall(self.key("managers"))
+        now = time.time()
+        live: list[tuple[str, dict[str, Any]]] = []
+        dead: list[tuple[str, dict[str, Any]]] = []
+        for manager_id, value in raw.items():
+            status = json.loads(value)
+            (live if now - status.get("updated", 0) <= max_age else dead).append((str(manager_id), status))
+        if dead:
+            await self.redis.hdel(self.key("managers"), *[m for m, _ in dead])
+        return [status for _, status in sorted(live)]
