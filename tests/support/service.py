@@ -45,8 +45,14 @@ class Service:
     """A vsnative serve process; logs go to a file the test can read."""
 
     def __init__(
-        self, settings_dir: Path, recordings_dir: Path, *extra: str, env: dict[str, str] | None = None
-    ):
+        self,
+        settings_dir: Path,
+        recordings_dir: Path,
+        *extra: str,
+        env: dict[str, str] | None = None,
+        command: str = "serve",
+    ) -> None:
+        self.command = command
         self.settings_dir = settings_dir
         self.recordings_dir = recordings_dir
         self.port = free_port()

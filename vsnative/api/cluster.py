@@ -12,7 +12,7 @@ routes = web.RouteTableDef()
 @routes.get("/api/cluster")
 async def cluster(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    managers = await services.registry.managers(max_age=3 * services.settings.reconcile_seconds + 5)
+    managers = await services.registry.managers()
     cameras = await services.store.list_cameras()
     holders = await services.leases.holders([c.id for c in cameras])
     return web.json_response(

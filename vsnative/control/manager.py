@@ -48,7 +48,13 @@ class Registry(Protocol):
 
     async def withdraw(self, manager_id: str) -> None: ...
 
-    async def managers(self, max_age: float) -> list[dict[str, Any]]: ...
+    async def managers(self) -> list[dict[str, Any]]:
+        """Managers whose last announcement is younger than 3 of their own announce periods."""
+        ...
+
+
+def is_live(status: dict[str, Any], now: float) -> bool:
+    return bool(now - status.get("updated", 0) <= 3 * status.get("announceSeconds", 10))
 
 
 class LocalRegistry:
@@ -63,8 +69,8 @@ class LocalRegistry:
     async def withdraw(self, manager_id: str) -> None:
         self._status.pop(manager_id, None)
 
-    async def managers(self, max_age: float) -> list[dict[str, Any]]:
-        return [s for _, s in sorted(self._status.items()) if time.time() - s["updated"] <= max_age]
+    async def managers(self) -> list[dict[str, Any]]:
+        return [s for _, s in sorted(self._status.items()) if is_live(s, time.time())]
 
 
 @dataclass
@@ -115,6 +121,7 @@ class AgentsManager:
             "maxAgents": self.pool.max_agents,
             "freeSlots": self.pool.free_slots,
             "agents": sorted(self.held),
+            "announceSeconds": self.config.reconcile_seconds,
         }
 
     async def run(self) -> None:

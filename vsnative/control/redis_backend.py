@@ -20,6 +20,7 @@ from redis.exceptions import ResponseError
 
 from vsnative.agent import Heartbeat
 from vsnative.control.leases import Lease
+from vsnative.control.manager import is_live
 from vsnative.control.orphans import OrphanRequest
 from vsnative.control.store import merge_user_fields, patched
 from vsnative.errors import ConflictError, NotFoundError
@@ -281,14 +282,14 @@ class RedisBackend:
     async def withdraw(self, manager_id: str) -> None:
         await self.redis.hdel(self.key("managers"), manager_id)
 
-    async def managers(self, max_age: float) -> list[dict[str, Any]]:
+    async def managers(self) -> list[dict[str, Any]]:
         raw = await self.redis.hgetall(self.key("managers"))
         now = time.time()
         live: list[tuple[str, dict[str, Any]]] = []
         dead: list[tuple[str, dict[str, Any]]] = []
         for manager_id, value in raw.items():
             status = json.loads(value)
-            (live if now - status.get("updated", 0) <= max_age else dead).append((str(manager_id), status))
+            (live if is_live(status, now) else dead).append((str(manager_id), status))
         if dead:
             await self.redis.hdel(self.key("managers"), *[m for m, _ in dead])
         return [status for _, status in sorted(live)]

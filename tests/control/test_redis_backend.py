@@ -1,0 +1,118 @@
+"""The Redis backend against a real Redis: leases, fencing tokens, orphan stream, cameras."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.support.redis import URL, delete_prefix, unique_prefix
+from vsnative.agent import AgentState, Heartbeat
+from vsnative.control.leases import Lease
+from vsnative.control.redis_backend import RedisBackend, connect
+from vsnative.errors import ConflictError, NotFoundError
+from vsnative.models import Camera
+
+
+@pytest.fixture
+async def backend() -> AsyncIterator[RedisBackend]:
+    prefix = unique_prefix()
+    client = connect(URL)
+    try:
+        await client.ping()
+    except OSError as exc:
+        pytest.fail(f"Redis is not running at {URL} (scripts/test.sh starts it): {exc}")
+    yield RedisBackend(client, prefix)
+    await client.aclose()
+    delete_prefix(URL, prefix)
+
+
+async def test_lease_is_exclusive_and_tokens_grow(backend: RedisBackend) -> None:
+    first = await backend.acquire("cam", "m1", ttl=10)
+    assert first == Lease("cam", "m1", 1)
+    assert await backend.acquire("cam", "m2", ttl=10) is None
+    assert await backend.holders(["cam", "other"]) == {"cam": first}
+    await backend.release(Lease("cam", "m2", 1))  # not the holder: nothing happens
+    assert await backend.holders(["cam"]) == {"cam": first}
+    await backend.release(first)
+    second = await backend.acquire("cam", "m2", ttl=10)
+    assert second is not None
+    assert second.token == 2
+
+
+async def test_renew_extends_only_our_own_lease(backend: RedisBackend) -> None:
+    mine = await backend.acquire("cam", "m1", ttl=0.2)
+    assert mine is not None
+    assert await backend.renew(mine, ttl=10)
+    assert await backend.acquire("cam", "m2", ttl=10) is None
+    assert not await backend.renew(Lease("cam", "m2", 7), ttl=10)
+
+
+async def test_vanished_lease_is_retaken_unless_someone_newer_took_it(backend: RedisBackend) -> None:
+    mine = await backend.acquire("cam", "m1", ttl=10)
+    assert mine is not None
+    await backend.redis.delete(
+        backend.key("owner", "cam"), backend.key("fence", "cam")
+    )  # Redis lost its data
+    assert await backend.renew(mine, ttl=10)  # re-established, fence restored to our token
+    assert await backend.holders(["cam"]) == {"cam": mine}
+    await backend.redis.delete(backend.key("owner", "cam"))  # expired while we were cut off...
+    newer = await backend.acquire("cam", "m2", ttl=10)  # ...and another manager took it
+    assert newer is not None
+    assert newer.token == mine.token + 1
+    assert not await backend.renew(mine, ttl=10)
+
+
+async def test_orphan_requests_are_deduplicated_until_acknowledged(backend: RedisBackend) -> None:
+    assert await backend.publish("a")
+    assert not await backend.publish("a")
+    assert await backend.publish("b")
+    assert await backend.backlog() == 2
+    taken = await backend.take("m1", count=1, block=0.1)
+    assert [r.camera_id for r in taken] == ["a"]
+    assert not await backend.publish("a")  # taken but not acknowledged: still pending
+    await backend.ack("m1", taken[0])
+    assert await backend.backlog() == 1
+    assert await backend.publish("a")
+
+
+async def test_requests_of_a_dead_manager_are_reclaimed(backend: RedisBackend) -> None:
+    await backend.publish("a")
+    taken = await backend.take("dead-manager", count=5, block=0.1)
+    assert len(taken) == 1  # then the manager dies without acknowledging
+    assert await backend.take("m2", count=5, block=0.1, reclaim_idle=60) == []
+    reclaimed = await backend.take("m2", count=5, block=0.1, reclaim_idle=0)
+    assert [r.camera_id for r in reclaimed] == ["a"]
+
+
+async def test_malformed_stream_entry_is_skipped_and_acknowledged(backend: RedisBackend) -> None:
+    await backend.publish("a")
+    await backend.redis.xadd(backend.key("orphans"), {"junk": "1"})
+    taken = await backend.take("m1", count=5, block=0.1)
+    assert [r.camera_id for r in taken] == ["a"]
+    await backend.ack("m1", taken[0])
+    assert await backend.backlog() == 0
+
+
+async def test_cameras_crud_and_heartbeat(backend: RedisBackend) -> None:
+    cam = Camera(id="c1", name="door", rtspUrl="rtsp://u:p@h/1")  # type: ignore[arg-type]
+    await backend.create(cam)
+    with pytest.raises(ConflictError):
+        await backend.create(cam)
+    patched = await backend.patch("c1", {"excluded": True})
+    assert patched.excluded
+    assert patched.url == "rtsp://u:p@h/1"
+    await backend.heartbeat(Heartbeat("c1", "agent-9", 100, 200, 100, True, AgentState.RUNNING))
+    await backend.heartbeat(Heartbeat("c1", "agent-9", 100, 260, 160, False, AgentState.RETRYING))
+    got = await backend.get("c1")
+    assert got is not None
+    assert (got.agentId, got.lastHeartbeat, got.uptime, got.name) == ("agent-9", 200, 160, "door")
+    await backend.heartbeat(
+        Heartbeat("gone", "x", 1, 2, 1, True, AgentState.RUNNING)
+    )  # deleted: no record made
+    assert await backend.get("gone") is None
+    with pytest.raises(NotFoundError):
+        await backend.patch("gone", {"name": "x"})
+    assert [c.id for c in await backend.list_cameras()] == ["c1"]
+    assert await backend.delete("c1")
+    assert await backend.list_cameras() == []

@@ -1,0 +1,231 @@
+"""The control plane on Redis with real processes: 4 agents-managers, an agents-monitor, synthetic cameras.
+
+Every camera runs exactly once; a full manager takes nothing and the backlog shows the rest; a manager
+killed with -9 has its cameras re-homed within lease TTL + monitor period + 2 s; excluding a camera stops
+exactly its agent and frees the slot for the next orphan. The managers' start/stop records (with fencing
+tokens) prove that no camera ever ran twice.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.redis import URL, delete_prefix, unique_prefix
+from tests.support.service import Service, write_settings
+
+pytestmark = pytest.mark.slow
+LEASE, MONITOR, RECONCILE = 3.0, 1.0, 1.0
+SMALL = {"defaults": {"framers": {"random": {"width": 160, "height": 120, "fps": 5, "gopSeconds": 1}}}}
+
+
+def request(base: str, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(
+        base + path, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - loopback test URL
+            raw = resp.read()
+            return resp.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"null")
+
+
+class Cluster:
+    def __init__(self, tmp: Path, cameras: int) -> None:
+        self.tmp = tmp
+        self.prefix = unique_prefix()
+        self.common = ["--backend", "redis", "--redis-url", URL, "--redis-prefix", self.prefix]
+        self.settings = write_settings(
+            tmp / "settings", [{"id": f"cam{i:02d}", "framerType": "random"} for i in range(cameras)], SMALL
+        )
+        self.managers: dict[str, Service] = {}
+        self.monitor: subprocess.Popen[bytes] | None = None
+        self.killed_at: dict[str, float] = {}
+
+    def import_cameras(self) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "vsnative", "import-cameras", "--settings-dir", str(self.settings), *self.common],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+
+    def start_manager(self, name: str, max_agents: int = 4) -> Service:
+        flags = [*self.common, "--manager-id", name, "--max-agents", str(max_agents), "--lease-seconds", str(LEASE),
+                 "--reconcile-seconds", str(RECONCILE), "--heartbeat-seconds", "1"]  # fmt: skip
+        service = Service(self.settings, self.tmp / "recordings", *flags, command="manager")
+        self.managers[name] = service.start()
+        return service
+
+    def start_monitor(self) -> None:
+        log = open(self.tmp / "monitor.log", "ab")  # noqa: SIM115 - handed to the child
+        self.monitor = subprocess.Popen(
+            [sys.executable, "-m", "vsnative", "monitor", "--settings-dir", str(self.settings), *self.common,
+             "--monitor-seconds", str(MONITOR)],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        log.close()
+
+    def live(self) -> dict[str, Service]:
+        return {n: m for n, m in self.managers.items() if n not in self.killed_at}
+
+    def any_base(self) -> str:
+        return next(iter(self.live().values())).base
+
+    def state(self) -> dict[str, Any]:
+        return request(self.any_base(), "GET", "/api/cluster")[1]  # type: ignore[no-any-return]
+
+    def agents_of(self, name: str) -> set[str]:
+        return set(self.managers[name].agents())
+
+    def placement(self) -> dict[str, list[str]]:
+        """camera -> the live managers actually running an agent for it (from each manager's own API)."""
+        where: dict[str, list[str]] = {}
+        for name in self.live():
+            for cam in self.agents_of(name):
+                where.setdefault(cam, []).append(name)
+        return where
+
+    def wait(self, predicate: Any, timeout: float, what: str) -> float:
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if predicate():
+                return time.monotonic() - start
+            time.sleep(0.1)
+        raise AssertionError(f"timed out ({timeout} s) waiting for {what}: {self.state()} {self.placement()}")
+
+    def kill9(self, name: str) -> None:
+        self.managers[name].kill9()
+        self.killed_at[name] = time.time()
+
+    def stop(self) -> None:
+        for name, service in self.managers.items():
+            if name not in self.killed_at:
+                service.stop()
+        if self.monitor is not None:
+            self.monitor.terminate()
+            self.monitor.wait(timeout=20)
+        delete_prefix(URL, self.prefix)
+
+    def records(self) -> list[dict[str, Any]]:
+        events = []
+        for service in self.managers.values():
+            for line in service.log().splitlines():
+                entry = json.loads(line)
+                if entry.get("event") in ("agent_start", "agent_stop"):
+                    events.append(entry)
+        return events
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    c = Cluster(tmp_path, cameras=10)
+    yield c
+    c.stop()
+
+
+def ts(entry: dict[str, Any]) -> float:
+    return (
+        time.mktime(time.strptime(entry["ts"][:19], "%Y-%m-%dT%H:%M:%S"))
+        - time.timezone
+        + float("0" + entry["ts"][19:-1])
+    )
+
+
+def assert_never_ran_twice(cluster: Cluster) -> int:
+    """From the start/stop records: per camera, ownership intervals never overlap and tokens only grow."""
+    intervals: dict[str, list[tuple[float, float, int, str]]] = {}
+    open_: dict[tuple[str, str, int], float] = {}
+    for e in sorted(cluster.records(), key=ts):
+        key = (e["camera"], e["manager"], e["token"])
+        if e["event"] == "agent_start":
+            assert key not in open_, f"started twice without a stop: {key}"
+            open_[key] = ts(e)
+        else:
+            intervals.setdefault(e["camera"], []).append((open_.pop(key), ts(e), e["token"], e["manager"]))
+    for (camera, manager, token), start in open_.items():  # killed managers never wrote their stops
+        end = cluster.killed_at.get(manager, time.time())
+        intervals.setdefault(camera, []).append((start, end, token, manager))
+    for camera, spans in intervals.items():
+        spans.sort()
+        for (s1, e1, t1, m1), (s2, _, t2, m2) in zip(spans, spans[1:], strict=False):
+            if (m1, t1) == (m2, t2):
+                continue  # the same lease restarted by its own manager
+            assert s2 >= e1, f"{camera} ran on {m1} (token {t1}) and {m2} (token {t2}) at once"
+            assert t2 > t1, f"{camera}: token went from {t1} to {t2}"
+    return sum(len(s) for s in intervals.values())
+
+
+def test_cluster_failover_backlog_and_exclusion(cluster: Cluster) -> None:
+    cluster.import_cameras()
+    for name in ("m1", "m2", "m3", "m4"):
+        cluster.start_manager(name)
+    cluster.start_monitor()
+
+    # every camera running, exactly once
+    cluster.wait(lambda: len(cluster.placement()) == 10, 20, "10 cameras placed")
+    placement = cluster.placement()
+    assert all(len(where) == 1 for where in placement.values()), placement
+    assert cluster.state()["owned"] == 10
+
+    # kill -9 the busiest manager: its cameras run elsewhere within lease + monitor period + 2 s
+    victim = max(cluster.live(), key=lambda n: len(cluster.agents_of(n)))
+    orphaned = cluster.agents_of(victim)
+    cluster.kill9(victim)
+    took = cluster.wait(
+        lambda: set(cluster.placement()) >= set(placement) and not set(cluster.state()["unowned"]),
+        LEASE + MONITOR + 2 + 5,
+        "failover",
+    )
+    assert took <= LEASE + MONITOR + 2, f"failover of {sorted(orphaned)} took {took:.1f} s"
+    assert all(len(where) == 1 for where in cluster.placement().values())
+
+    # more cameras than slots: full managers take nothing, the backlog shows the rest
+    base = cluster.any_base()
+    for i in range(10, 14):
+        status, _ = request(base, "POST", "/api/cameras", {"id": f"cam{i:02d}", "framerType": "random"})
+        assert status == 201
+    cluster.wait(
+        lambda: cluster.state()["owned"] == 12 and cluster.state()["orphanBacklog"] == 2, 15, "backlog 2"
+    )
+    cluster.wait(  # managers announce their status once per reconcile period
+        lambda: all(m["freeSlots"] == 0 for m in cluster.state()["managers"]), 2 * RECONCILE + 1, "all full"
+    )
+    state = cluster.state()
+    assert len(state["managers"]) == 3
+    assert len(state["unowned"]) == 2
+    time.sleep(2 * MONITOR)
+    assert cluster.state()["orphanBacklog"] == 2  # no duplicate requests pile up
+
+    # exclude one camera: exactly that agent stops, and the freed slot takes the next orphan
+    name = next(iter(cluster.live()))
+    before = cluster.agents_of(name)
+    excluded = sorted(before)[0]
+    status, body = request(base, "PATCH", f"/api/cameras/{excluded}", {"excluded": True})
+    assert status == 200
+    assert body["state"] == "excluded"
+    cluster.wait(lambda: excluded not in cluster.agents_of(name), RECONCILE + 2, "the excluded agent stops")
+    cluster.wait(lambda: len(cluster.agents_of(name)) == 4, 10, "the freed slot is taken")
+    after = cluster.agents_of(name)
+    assert before - after == {excluded}, "another agent was stopped"
+    assert cluster.state()["orphanBacklog"] == 1
+
+    # re-include it and free a slot: it runs again
+    assert request(base, "PATCH", f"/api/cameras/{excluded}", {"excluded": False})[0] == 200
+    for cam in sorted(set(cluster.placement()) - {excluded})[:2]:
+        assert request(base, "DELETE", f"/api/cameras/{cam}")[0] == 204
+    cluster.wait(lambda: excluded in cluster.placement(), 15, "the re-included camera runs again")
+    assert all(len(where) == 1 for where in cluster.placement().values())
+
+    for service in cluster.live().values():
+        assert service.terminate() == 0
+    cluster.killed_at.update({n: time.time() for n in cluster.managers if n not in cluster.killed_at})
+    assert assert_never_ran_twice(cluster) >= 14
