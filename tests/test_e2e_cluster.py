@@ -8,6 +8,7 @@ tokens) prove that no camera ever ran twice.
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -29,9 +30,8 @@ SMALL = {"defaults": {"framers": {"random": {"width": 160, "height": 120, "fps":
 
 def request(base: str, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(
-        base + path, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
+    headers = {"Content-Type": "application/json"}
+    req = urllib.request.Request(base + path, data=data, method=method, headers=headers)  # noqa: S310
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - loopback test URL
             raw = resp.read()
@@ -54,13 +54,34 @@ class Cluster:
 
     def import_cameras(self) -> None:
         subprocess.run(
-            [sys.executable, "-m", "vsnative", "import-cameras", "--settings-dir", str(self.settings), *self.common],
-            check=True, capture_output=True, timeout=60,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "vsnative",
+                "import-cameras",
+                "--settings-dir",
+                str(self.settings),
+                *self.common,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
 
     def start_manager(self, name: str, max_agents: int = 4) -> Service:
-        flags = [*self.common, "--manager-id", name, "--max-agents", str(max_agents), "--lease-seconds", str(LEASE),
-                 "--reconcile-seconds", str(RECONCILE), "--heartbeat-seconds", "1"]  # fmt: skip
+        flags = [
+            *self.common,
+            "--manager-id",
+            name,
+            "--max-agents",
+            str(max_agents),
+            "--lease-seconds",
+            str(LEASE),
+            "--reconcile-seconds",
+            str(RECONCILE),
+            "--heartbeat-seconds",
+            "1",
+        ]
         service = Service(self.settings, self.tmp / "recordings", *flags, command="manager")
         self.managers[name] = service.start()
         return service
@@ -68,10 +89,20 @@ class Cluster:
     def start_monitor(self) -> None:
         log = open(self.tmp / "monitor.log", "ab")  # noqa: SIM115 - handed to the child
         self.monitor = subprocess.Popen(
-            [sys.executable, "-m", "vsnative", "monitor", "--settings-dir", str(self.settings), *self.common,
-             "--monitor-seconds", str(MONITOR)],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "vsnative",
+                "monitor",
+                "--settings-dir",
+                str(self.settings),
+                *self.common,
+                "--monitor-seconds",
+                str(MONITOR),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
 
     def live(self) -> dict[str, Service]:
@@ -156,7 +187,7 @@ def assert_never_ran_twice(cluster: Cluster) -> int:
         intervals.setdefault(camera, []).append((start, end, token, manager))
     for camera, spans in intervals.items():
         spans.sort()
-        for (s1, e1, t1, m1), (s2, _, t2, m2) in zip(spans, spans[1:], strict=False):
+        for (_, e1, t1, m1), (s2, _, t2, m2) in itertools.pairwise(spans):
             if (m1, t1) == (m2, t2):
                 continue  # the same lease restarted by its own manager
             assert s2 >= e1, f"{camera} ran on {m1} (token {t1}) and {m2} (token {t2}) at once"

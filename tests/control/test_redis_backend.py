@@ -95,7 +95,7 @@ async def test_malformed_stream_entry_is_skipped_and_acknowledged(backend: Redis
 
 
 async def test_cameras_crud_and_heartbeat(backend: RedisBackend) -> None:
-    cam = Camera(id="c1", name="door", rtspUrl="rtsp://u:p@h/1")  # type: ignore[arg-type]
+    cam = Camera(id="c1", name="door", rtspUrl="rtsp://u:p@h/1")
     await backend.create(cam)
     with pytest.raises(ConflictError):
         await backend.create(cam)
