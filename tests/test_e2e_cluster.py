@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
-from tests.support.redis import URL, delete_prefix, unique_prefix
+from tests.support.redis import URL, RedisServer, delete_prefix, unique_prefix
 from tests.support.service import Service, write_settings
 
 pytestmark = pytest.mark.slow
@@ -260,3 +261,87 @@ def test_cluster_failover_backlog_and_exclusion(cluster: Cluster) -> None:
         assert service.terminate() == 0
     cluster.killed_at.update({n: time.time() for n in cluster.managers if n not in cluster.killed_at})
     assert assert_never_ran_twice(cluster) >= 14
+
+
+def test_redis_unreachable_at_start_then_restarted_mid_run(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis")  # not running yet
+    prefix = unique_prefix()
+    settings = write_settings(
+        tmp_path / "settings", [{"id": f"r{i}", "framerType": "random"} for i in range(2)], SMALL
+    )
+    flags = [
+        "--backend",
+        "redis",
+        "--redis-url",
+        server.url,
+        "--redis-prefix",
+        prefix,
+        "--lease-seconds",
+        "5",
+        "--reconcile-seconds",
+        "1",
+        "--monitor-seconds",
+        "1",
+        "--heartbeat-seconds",
+        "1",
+        "--manager-id",
+        "solo",
+    ]
+    service = Service(settings, tmp_path / "recordings", *flags)
+    try:
+        with pytest.raises(RuntimeError):
+            service.start(timeout=4)  # no API until Redis answers
+        assert "redis unreachable at redis://127.0.0.1" in service.log()
+        assert service.proc is not None
+        assert service.proc.poll() is None, "it must keep retrying, not exit"
+        server.start()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "vsnative",
+                "import-cameras",
+                "--settings-dir",
+                str(settings),
+                "--backend",
+                "redis",
+                "--redis-url",
+                server.url,
+                "--redis-prefix",
+                prefix,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        service.wait_for(lambda: _answers(service), 20, "API up once Redis answers")
+        service.wait_for(
+            lambda: len([a for a in service.agents().values() if a["healthy"]]) == 2, 20, "agents"
+        )
+        packets = {cid: a["counters"]["packets"] for cid, a in service.agents().items()}
+
+        server.stop()  # Redis dies and comes back (its append-only file keeps the data)
+        time.sleep(1)
+        assert all(a["state"] == "running" for a in service.agents().values())
+        server.start()
+        time.sleep(3)
+        agents = service.agents()
+        assert all(a["healthy"] for a in agents.values())
+        assert all(agents[cid]["counters"]["packets"] > packets[cid] for cid in packets)
+        owners = redis.Redis.from_url(server.url, decode_responses=True).mget(
+            [f"{prefix}owner:r0", f"{prefix}owner:r1"]
+        )
+        assert all(owner and str(owner).startswith("solo|") for owner in owners), owners
+        assert '"event": "agent_stop"' not in service.log().replace('":"', '": "')
+        assert service.terminate() == 0
+    finally:
+        service.stop()
+        server.stop()
+
+
+def _answers(service: Service) -> bool:
+    try:
+        service.get("/api/health")
+    except OSError:
+        return False
+    return True
