@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.camera import FakeCamera  # noqa: E402
-from tests.support.media import FFMPEG, FFPROBE  # noqa: E402
+from tests.support.media import FFMPEG, FFPROBE, make_media  # noqa: E402
 from tests.support.service import Service, write_settings  # noqa: E402
 
 FPS = 25
@@ -78,46 +78,6 @@ def count_frames(path: Path) -> int:
         check=False,
     ).stdout.strip()
     return int(out) if out.isdigit() else 0
-
-
-def make_camera_media(folder: Path, seconds: int = 10) -> Path:
-    path = folder / "1080.h264"
-    subprocess.run(
-        [
-            FFMPEG,
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"testsrc2=size=1920x1080:rate={FPS}:duration={seconds}",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-profile:v",
-            "main",
-            "-b:v",
-            "4M",
-            "-g",
-            "50",
-            "-keyint_min",
-            "50",
-            "-sc_threshold",
-            "0",
-            "-bf",
-            "0",
-            "-bsf:v",
-            "h264_mp4toannexb,h264_metadata=aud=insert",
-            "-f",
-            "h264",
-            str(path),
-        ],
-        check=True,
-        timeout=300,
-    )
-    return path
 
 
 def run_vsnative(urls: list[str], work: Path, seconds: float, warmup: float) -> Result:
@@ -233,7 +193,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vsn-bench-") as tmp:
         base = Path(tmp)
-        media = make_camera_media(base)
+        media = make_media(base).h264_1080  # 1080p25 H.264 Main, 4 Mb/s, 2 s GOP
         most = max(args.cameras)
         mounts = {f"/cam{i:02d}": str(media) for i in range(most)}
         print(f"{'cameras':>7} | {'CPU s/stream-min':>26} | {'RSS MB/camera':>22} | {'frames lost':>18}")

@@ -41,6 +41,29 @@ def request(base: str, method: str, path: str, body: dict[str, Any] | None = Non
         return err.code, json.loads(err.read() or b"null")
 
 
+def import_cameras(settings: Path, url: str, prefix: str) -> None:
+    """`vsnative import-cameras`: settings/cameras.json into Redis under prefix."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vsnative",
+            "import-cameras",
+            "--settings-dir",
+            str(settings),
+            "--backend",
+            "redis",
+            "--redis-url",
+            url,
+            "--redis-prefix",
+            prefix,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
 class Cluster:
     def __init__(self, tmp: Path, cameras: int) -> None:
         self.tmp = tmp
@@ -54,20 +77,7 @@ class Cluster:
         self.killed_at: dict[str, float] = {}
 
     def import_cameras(self) -> None:
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "vsnative",
-                "import-cameras",
-                "--settings-dir",
-                str(self.settings),
-                *self.common,
-            ],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        import_cameras(self.settings, URL, self.prefix)
 
     def start_manager(self, name: str, max_agents: int = 4) -> Service:
         flags = [
@@ -295,25 +305,7 @@ def test_redis_unreachable_at_start_then_restarted_mid_run(tmp_path: Path) -> No
         assert service.proc is not None
         assert service.proc.poll() is None, "it must keep retrying, not exit"
         server.start()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "vsnative",
-                "import-cameras",
-                "--settings-dir",
-                str(settings),
-                "--backend",
-                "redis",
-                "--redis-url",
-                server.url,
-                "--redis-prefix",
-                prefix,
-            ],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        import_cameras(settings, server.url, prefix)
         service.wait_for(lambda: _answers(service), 20, "API up once Redis answers")
         service.wait_for(
             lambda: len([a for a in service.agents().values() if a["healthy"]]) == 2, 20, "agents"

@@ -49,6 +49,17 @@ class Heartbeat:
     healthy: bool
     state: AgentState
 
+    def fields(self) -> dict[str, object]:
+        """The cameras.json fields this beat writes. An unhealthy agent does not claim to be alive."""
+        fields: dict[str, object] = {
+            "agentId": self.agent_id,
+            "startupTime": self.startup_time,
+            "uptime": self.uptime,
+        }
+        if self.healthy:
+            fields["lastHeartbeat"] = self.last_heartbeat
+        return fields
+
 
 HeartbeatSink = Callable[[Heartbeat], Awaitable[None]]
 

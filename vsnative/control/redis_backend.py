@@ -163,14 +163,7 @@ class RedisBackend:
         return bool(deleted)
 
     async def heartbeat(self, beat: Heartbeat) -> None:
-        fields: dict[str, object] = {
-            "agentId": beat.agent_id,
-            "startupTime": beat.startup_time,
-            "uptime": beat.uptime,
-        }
-        if beat.healthy:
-            fields["lastHeartbeat"] = beat.last_heartbeat
-        await self.update(beat.camera_id, **fields)
+        await self.update(beat.camera_id, **beat.fields())
 
     async def import_cameras(self, cameras: list[Camera]) -> int:
         """Load cameras.json records (create or overwrite); returns how many."""

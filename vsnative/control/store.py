@@ -176,15 +176,8 @@ class FileCameraStore:
         self._stamp = (stat.st_mtime_ns, stat.st_size)
 
     async def heartbeat(self, beat: Heartbeat) -> None:
-        """Write vs-go's heartbeat fields. An unhealthy agent does not claim to be alive."""
-        fields: dict[str, object] = {
-            "agentId": beat.agent_id,
-            "startupTime": beat.startup_time,
-            "uptime": beat.uptime,
-        }
-        if beat.healthy:
-            fields["lastHeartbeat"] = beat.last_heartbeat
+        """Write vs-go's heartbeat fields (see Heartbeat.fields)."""
         try:
-            await self.update(beat.camera_id, **fields)
+            await self.update(beat.camera_id, **beat.fields())
         except NotFoundError:
             log.warning("heartbeat for camera %s, which is no longer in %s", beat.camera_id, self.path)
