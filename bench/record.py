@@ -80,6 +80,20 @@ def count_frames(path: Path) -> int:
     return int(out) if out.isdigit() else 0
 
 
+def duration(path: Path) -> float:
+    out = subprocess.run(
+        [FFPROBE, "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    ).stdout.strip()
+    try:
+        return float(out)
+    except ValueError:
+        return 0.0
+
+
 def run_vsnative(urls: list[str], work: Path, seconds: float, warmup: float) -> Result:
     cameras = [{"id": f"cam{i:02d}", "rtspUrl": url} for i, url in enumerate(urls)]
     settings = write_settings(work / "settings", cameras)
@@ -155,7 +169,6 @@ def run_ffmpeg(urls: list[str], work: Path, seconds: float, warmup: float) -> Re
                 stderr=subprocess.DEVNULL,
             )
         )
-    started = time.monotonic()
     try:
         time.sleep(warmup)
         cpu0 = sum(cpu_seconds(p.pid) for p in procs)
@@ -173,13 +186,11 @@ def run_ffmpeg(urls: list[str], work: Path, seconds: float, warmup: float) -> Re
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-    total = time.monotonic() - started
-    recorded = sum(
-        count_frames(f) for i in range(len(urls)) for f in sorted((work / f"ff{i:02d}").glob("*.mp4"))
-    )
+    segments = [f for i in range(len(urls)) for f in sorted((work / f"ff{i:02d}").glob("*.mp4"))]
+    recorded = sum(count_frames(f) for f in segments)
+    # ffmpeg keeps no wall-clock index: a segment's frames are expected to fill its own duration
+    expected = sum(round(duration(f) * FPS) for f in segments)
     n = len(urls)
-    # ffmpeg keeps no wall-clock index: expect frames for the time it ran, less connection start-up (~0.3 s)
-    expected = round(n * (total - 0.3) * FPS)
     return Result(cpu / n / (elapsed / 60), rss / n, rss, expected, recorded)
 
 
