@@ -95,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "monitor": Roles(manager=False, monitor=True, api=False),
     }[args.command]
     try:
+        settings.bearer_token()  # a token file that cannot be read is a configuration error
         pipeline = load_pipeline_config(settings)
         file_store = load_file_store(settings) if settings.backend == "file" else None
     except ConfigError as exc:

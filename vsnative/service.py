@@ -150,7 +150,7 @@ async def run(
             services = Services(
                 settings, backend.store, pool, manager, backend.queue, backend.registry, backend.leases
             )
-            runner = web.AppRunner(create_app(services), access_log=None)
+            runner = web.AppRunner(create_app(services, settings.bearer_token()), access_log=None)
             await runner.setup()
             await web.TCPSite(runner, settings.host, settings.port).start()
             log.info("vsnative listening on http://%s:%d", settings.host, settings.port)

@@ -8,8 +8,10 @@ import uuid
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from vsnative.errors import ConfigError
 
 
 def default_manager_id() -> str:
@@ -38,7 +40,27 @@ class Settings(BaseSettings):
     monitor_seconds: float = Field(10.0, gt=0, description="monitor's period")
     stale_seconds: float = Field(300.0, gt=0, description="a heartbeat older than this is abandoned")
     orphans_per_period: int = Field(100, ge=1, description="most orphan requests per monitor period")
+    export_max_seconds: float = Field(3600.0, gt=0, description="longest range one export may cover")
+    api_token: SecretStr | None = Field(None, description="bearer token required by the API when set")
+    api_token_file: Path | None = Field(None, description="file holding the bearer token")
     retention_seconds: float = Field(60.0, gt=0, description="how often the retention sweep runs")
+
+    def bearer_token(self) -> str | None:
+        """The API token from VSN_API_TOKEN or VSN_API_TOKEN_FILE; None when auth is off. Raises ConfigError."""
+        if self.api_token is not None:
+            token = self.api_token.get_secret_value().strip()
+        elif self.api_token_file is not None:
+            try:
+                token = self.api_token_file.read_text().strip()
+            except OSError as exc:
+                raise ConfigError(
+                    str(self.api_token_file), [("(file)", f"cannot read the API token: {exc}")]
+                ) from exc
+        else:
+            return None
+        if len(token) < 16:
+            raise ConfigError("settings", [("api_token", "use at least 16 characters")])
+        return token
 
     @property
     def cameras_file(self) -> Path:

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from vsnative.api import agents, cameras, cluster, health
+from vsnative.api import agents, cameras, clips, cluster, health, metrics, openapi
+from vsnative.api.auth import bearer_auth
 from vsnative.api.errors import error_middleware
 from vsnative.api.keys import SERVICES, Services
 
 __all__ = ["SERVICES", "Services", "create_app"]
+MAX_REQUEST_BYTES = 1 << 20
 
 
-def create_app(services: Services) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=1 << 20)
+def create_app(services: Services, token: str | None = None) -> web.Application:
+    """The application; with `token`, every route but /api/health needs `Authorization: Bearer <token>`."""
+    middlewares = [error_middleware] + ([bearer_auth(token)] if token else [])
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_REQUEST_BYTES)
     app[SERVICES] = services
-    app.router.add_routes(health.routes)
-    app.router.add_routes(agents.routes)
-    app.router.add_routes(cameras.routes)
-    app.router.add_routes(cluster.routes)
+    for module in (health, agents, cameras, cluster, clips, metrics, openapi):
+        app.router.add_routes(module.routes)
     return app

@@ -1,0 +1,136 @@
+"""Recorded clips: list by time range (gaps marked), download with HTTP Range, export a range as one MP4."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from aiohttp import web
+
+from vsnative.api.keys import SERVICES, Services
+from vsnative.clips import CAMERA_DIR, clip_file, clips_between, gaps, iso, parse_time
+from vsnative.media.export import export
+
+routes = web.RouteTableDef()
+DEFAULT_WINDOW = 3600.0
+CHUNK = 256 * 1024
+
+
+def time_range(request: web.Request, max_seconds: float | None = None) -> tuple[float, float]:
+    """`start`/`end` query parameters (ISO 8601 or unix seconds); by default the last hour."""
+    now = time.time()
+    try:
+        end = parse_time(request.query["end"]) if "end" in request.query else now
+        start = parse_time(request.query["start"]) if "start" in request.query else end - DEFAULT_WINDOW
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=f"start/end must be ISO 8601 or unix seconds: {exc}") from exc
+    if end <= start:
+        raise web.HTTPBadRequest(text="end must be after start")
+    if max_seconds is not None and end - start > max_seconds:
+        raise web.HTTPBadRequest(text=f"a range of at most {max_seconds:g} s can be exported at once")
+    return start, end
+
+
+async def camera_dir(services: Services, camera_id: str) -> Path:
+    """The camera's recordings folder; 404 when neither the camera nor recordings of it exist."""
+    if not CAMERA_DIR.match(camera_id):
+        raise web.HTTPNotFound(text=f"no camera {camera_id!r}")
+    folder = services.settings.recordings_dir / camera_id
+    if await services.store.get(camera_id) is None and not folder.is_dir():
+        raise web.HTTPNotFound(text=f"no camera {camera_id!r}")
+    return folder
+
+
+@routes.get("/api/cameras/{camera_id}/clips")
+async def list_clips(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    camera_id = request.match_info["camera_id"]
+    await camera_dir(services, camera_id)
+    start, end = time_range(request)
+    root = services.settings.recordings_dir
+    clips = await asyncio.get_running_loop().run_in_executor(None, clips_between, root, camera_id, start, end)
+    return web.json_response(
+        {
+            "cameraId": camera_id,
+            "start": iso(start),
+            "end": iso(end),
+            "clips": [
+                {
+                    "start": iso(c.start),
+                    "startUnix": c.start,
+                    "duration": c.duration,
+                    "frames": c.frames,
+                    "size": c.size,
+                    "url": f"/api/cameras/{camera_id}/clips/{c.day}/{c.path.name}",
+                }
+                for c in clips
+            ],
+            "gaps": [
+                {"start": iso(a), "end": iso(b), "duration": round(b - a, 3)}
+                for a, b in gaps(clips, start, end)
+            ],
+        }
+    )
+
+
+@routes.get("/api/cameras/{camera_id}/clips/{day}/{name}")
+async def get_clip(request: web.Request) -> web.FileResponse:
+    services = request.app[SERVICES]
+    info = request.match_info
+    await camera_dir(services, info["camera_id"])
+    path = clip_file(services.settings.recordings_dir, info["camera_id"], info["day"], info["name"])
+    if path is None:
+        raise web.HTTPNotFound(text="no such clip")
+    return web.FileResponse(
+        path, headers={"Content-Type": "video/mp4", "Cache-Control": "private, max-age=86400"}
+    )
+
+
+@routes.get("/api/cameras/{camera_id}/export.mp4")
+async def export_range(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    camera_id = request.match_info["camera_id"]
+    await camera_dir(services, camera_id)
+    start, end = time_range(request, services.settings.export_max_seconds)
+    root = services.settings.recordings_dir
+    loop = asyncio.get_running_loop()
+    clips = await loop.run_in_executor(None, clips_between, root, camera_id, start, end)
+    if not clips:
+        raise web.HTTPNotFound(text="no recording in that range")
+    fd, name = tempfile.mkstemp(prefix=".export-", suffix=".mp4", dir=root)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        try:
+            result = await loop.run_in_executor(
+                None, export, [(c.path, c.start) for c in clips], start, end, tmp
+            )
+        except ValueError as exc:
+            raise web.HTTPNotFound(text=str(exc)) from exc
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "video/mp4",
+                "Content-Disposition": f'attachment; filename="{camera_id}-{iso(result.start)}.mp4"',
+                "X-Vsn-Start": iso(result.start),
+                "X-Vsn-Start-Unix": f"{result.start:.6f}",
+                "X-Vsn-Duration": f"{result.duration:.3f}",
+            }
+        )
+        response.content_length = await loop.run_in_executor(None, os.path.getsize, tmp)
+        await response.prepare(request)
+        with open(tmp, "rb") as fh:  # noqa: ASYNC230 - chunks are read in a worker thread below
+            while chunk := await loop.run_in_executor(None, fh.read, CHUNK):
+                await response.write(chunk)
+        await response.write_eof()
+        return response
+    finally:
+        await loop.run_in_executor(None, _remove, tmp)
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()

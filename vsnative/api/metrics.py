@@ -1,0 +1,82 @@
+"""`GET /metrics`: Prometheus text exposition of per-camera counters and process gauges."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from vsnative.agent import AgentState
+from vsnative.api.keys import SERVICES
+
+routes = web.RouteTableDef()
+
+COUNTERS = {
+    "packets": "packets received from the camera",
+    "bytes": "bytes of compressed media received",
+    "keyframes": "video keyframes received",
+    "reconnects": "times the stream failed and was reopened",
+    "clips": "clips closed",
+    "drops": "packets lost by slow streamers",
+}
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    agents = sorted(services.pool.agents, key=lambda a: a.camera.id)
+    now = time.time()
+    lines: list[str] = []
+    for name, help_text in COUNTERS.items():
+        lines += [
+            f"# HELP vsnative_camera_{name}_total {help_text}",
+            f"# TYPE vsnative_camera_{name}_total counter",
+        ]
+        for agent in agents:
+            value = agent.fanout.dropped if name == "drops" else getattr(agent.counters, name)
+            lines.append(f'vsnative_camera_{name}_total{{camera="{_label(agent.camera.id)}"}} {value}')
+    lines += [
+        "# HELP vsnative_camera_last_clip_age_seconds seconds since the last clip ended",
+        "# TYPE vsnative_camera_last_clip_age_seconds gauge",
+    ]
+    for agent in agents:
+        if agent.counters.last_clip_end:
+            age = max(0.0, now - agent.counters.last_clip_end)
+            lines.append(
+                f'vsnative_camera_last_clip_age_seconds{{camera="{_label(agent.camera.id)}"}} {age:.3f}'
+            )
+    lines += ["# HELP vsnative_camera_healthy 1 while packets flow", "# TYPE vsnative_camera_healthy gauge"]
+    for agent in agents:
+        lines.append(f'vsnative_camera_healthy{{camera="{_label(agent.camera.id)}"}} {int(agent.healthy)}')
+    lines += [
+        "# HELP vsnative_camera_state agent state (1 for the current one)",
+        "# TYPE vsnative_camera_state gauge",
+    ]
+    for agent in agents:
+        for state in AgentState:
+            value = int(agent.state == state)
+            lines.append(
+                f'vsnative_camera_state{{camera="{_label(agent.camera.id)}",state="{state.value}"}} {value}'
+            )
+    backlog = await services.queue.backlog()
+    lines += [
+        "# HELP vsnative_agents agents running in this process",
+        "# TYPE vsnative_agents gauge",
+        f"vsnative_agents {len(agents)}",
+        "# HELP vsnative_agent_slots_free agents this process could still start",
+        "# TYPE vsnative_agent_slots_free gauge",
+        f"vsnative_agent_slots_free {services.pool.free_slots}",
+        "# HELP vsnative_orphan_backlog orphan requests waiting or not yet acknowledged",
+        "# TYPE vsnative_orphan_backlog gauge",
+        f"vsnative_orphan_backlog {backlog}",
+    ]
+    return web.Response(
+        text="\n".join(lines) + "\n",
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )

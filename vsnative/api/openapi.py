@@ -1,0 +1,256 @@
+"""`GET /api/openapi.json`: the HTTP API in OpenAPI 3.1 (a test keeps it in step with the routes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from vsnative import __version__
+
+routes = web.RouteTableDef()
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+CAMERA_ID = {"name": "camera_id", "in": "path", "required": True, "schema": {"type": "string"}}
+TIME_PARAMS = [
+    {
+        "name": n,
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "ISO 8601 (UTC when no offset) or unix seconds",
+    }
+    for n in ("start", "end")
+]
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    reasons = {400: "bad request", 401: "missing or wrong token", 404: "not found", 409: "conflict"}
+    return {str(code): _json(ERROR, reasons[code]) for code in codes}
+
+
+CAMERA_IN = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "vmsId": {"type": "string"},
+        "name": {"type": "string"},
+        "rtspUrl": {"type": "string", "writeOnly": True, "description": "never returned"},
+        "framerType": {"type": "string"},
+        "excluded": {"type": "boolean"},
+    },
+}
+CAMERA_OUT = {
+    "type": "object",
+    "required": ["id", "framerType", "excluded"],
+    "properties": {
+        "id": {"type": "string"},
+        "vmsId": {"type": "string"},
+        "name": {"type": "string"},
+        "framerType": {"type": "string"},
+        "excluded": {"type": "boolean"},
+        "agentId": {"type": "string"},
+        "startupTime": {"type": "integer"},
+        "lastHeartbeat": {"type": "integer"},
+        "uptime": {"type": "integer"},
+        "rtspHost": {"type": "string"},
+        "owner": {"type": ["string", "null"]},
+        "state": {"type": ["string", "null"]},
+    },
+}
+AGENT = {
+    "type": "object",
+    "required": ["cameraId", "state", "healthy", "counters"],
+    "properties": {
+        "cameraId": {"type": "string"},
+        "agentId": {"type": "string"},
+        "state": {"enum": ["starting", "running", "retrying", "failed", "stopped"]},
+        "healthy": {"type": "boolean"},
+        "failure": {"type": ["string", "null"]},
+        "lastError": {"type": "string"},
+        "counters": {"type": "object", "additionalProperties": {"type": "number"}},
+    },
+}
+CLIPS = {
+    "type": "object",
+    "required": ["cameraId", "clips", "gaps"],
+    "properties": {
+        "cameraId": {"type": "string"},
+        "start": {"type": "string"},
+        "end": {"type": "string"},
+        "clips": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["start", "duration", "size", "url"],
+                "properties": {
+                    "start": {"type": "string"},
+                    "startUnix": {"type": "number"},
+                    "duration": {"type": "number"},
+                    "frames": {"type": "integer"},
+                    "size": {"type": "integer"},
+                    "url": {"type": "string"},
+                },
+            },
+        },
+        "gaps": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "start": {"type": "string"},
+                    "end": {"type": "string"},
+                    "duration": {"type": "number"},
+                },
+            },
+        },
+    },
+}
+MP4 = {
+    "description": "MP4 video",
+    "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
+}
+
+
+def document() -> dict[str, Any]:
+    camera_path = [CAMERA_ID]
+    body = {"required": True, "content": {"application/json": {"schema": CAMERA_IN}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "vsnative", "version": __version__},
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "status"],
+                    "properties": {"error": {"type": "string"}, "status": {"type": "integer"}},
+                }
+            },
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}, {}],
+        "paths": {
+            "/api/health": {
+                "get": {
+                    "summary": "liveness",
+                    "security": [],
+                    "responses": {"200": _json({"type": "object"})},
+                }
+            },
+            "/api/openapi.json": {
+                "get": {"summary": "this document", "responses": {"200": _json({"type": "object"})}}
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "responses": {
+                        "200": {
+                            "description": "text exposition",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        **_errors(401),
+                    },
+                }
+            },
+            "/api/agents": {
+                "get": {
+                    "summary": "agents of this process",
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "maxAgents": {"type": "integer"},
+                                    "agents": {"type": "array", "items": AGENT},
+                                },
+                            }
+                        ),
+                        **_errors(401),
+                    },
+                }
+            },
+            "/api/agents/{camera_id}": {
+                "get": {"parameters": camera_path, "responses": {"200": _json(AGENT), **_errors(401, 404)}}
+            },
+            "/api/cluster": {
+                "get": {
+                    "summary": "managers, capacity, orphan backlog",
+                    "responses": {"200": _json({"type": "object"}), **_errors(401)},
+                }
+            },
+            "/api/cameras": {
+                "get": {
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {"cameras": {"type": "array", "items": CAMERA_OUT}},
+                            }
+                        ),
+                        **_errors(401),
+                    }
+                },
+                "post": {
+                    "requestBody": body,
+                    "responses": {"201": _json(CAMERA_OUT, "created"), **_errors(400, 401, 409)},
+                },
+            },
+            "/api/cameras/{camera_id}": {
+                "get": {
+                    "parameters": camera_path,
+                    "responses": {"200": _json(CAMERA_OUT), **_errors(401, 404)},
+                },
+                "put": {
+                    "parameters": camera_path,
+                    "requestBody": body,
+                    "responses": {
+                        "200": _json(CAMERA_OUT),
+                        "201": _json(CAMERA_OUT, "created"),
+                        **_errors(400, 401),
+                    },
+                },
+                "patch": {
+                    "parameters": camera_path,
+                    "requestBody": body,
+                    "responses": {"200": _json(CAMERA_OUT), **_errors(400, 401, 404)},
+                },
+                "delete": {
+                    "parameters": camera_path,
+                    "responses": {"204": {"description": "deleted"}, **_errors(401, 404)},
+                },
+            },
+            "/api/cameras/{camera_id}/clips": {
+                "get": {
+                    "parameters": [*camera_path, *TIME_PARAMS],
+                    "responses": {"200": _json(CLIPS), **_errors(400, 401, 404)},
+                }
+            },
+            "/api/cameras/{camera_id}/clips/{day}/{name}": {
+                "get": {
+                    "summary": "one clip (HTTP Range supported)",
+                    "parameters": [
+                        *camera_path,
+                        {"name": "day", "in": "path", "required": True, "schema": {"type": "string"}},
+                        {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                    ],
+                    "responses": {"200": MP4, "206": MP4, **_errors(401, 404)},
+                }
+            },
+            "/api/cameras/{camera_id}/export.mp4": {
+                "get": {
+                    "summary": "the clips covering a range joined into one MP4 (no re-encoding)",
+                    "parameters": [*camera_path, *TIME_PARAMS],
+                    "responses": {"200": MP4, **_errors(400, 401, 404)},
+                }
+            },
+        },
+    }
+
+
+@routes.get("/api/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(document())
