@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     retention_seconds: float = Field(60.0, gt=0, description="how often the retention sweep runs")
 
     def bearer_token(self) -> str | None:
-        """The API token from VSN_API_TOKEN or VSN_API_TOKEN_FILE; None when auth is off. Raises ConfigError."""
+        """The token from VSN_API_TOKEN or VSN_API_TOKEN_FILE; None when auth is off. Raises ConfigError."""
         if self.api_token is not None:
             token = self.api_token.get_secret_value().strip()
         elif self.api_token_file is not None:
