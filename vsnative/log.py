@@ -48,9 +48,26 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+class MalformedRequestFilter(logging.Filter):
+    """aiohttp logs a malformed HTTP request (a client's fault, answered 400) as an error with a traceback;
+    log it as one warning line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "aiohttp.server" and record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            if 400 <= getattr(exc, "code", 0) < 500:
+                record.msg = f"{record.getMessage()}: {type(exc).__name__}: {exc}".replace("\n", " ")
+                record.args = ()
+                record.exc_info = None
+                record.exc_text = None
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def configure(level: str = "INFO", json_lines: bool = True) -> None:
     """Install the single process-wide handler on the root logger (entry points only)."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(MalformedRequestFilter())
     handler.setFormatter(
         JsonFormatter()
         if json_lines

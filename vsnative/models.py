@@ -7,7 +7,16 @@ import re
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StrictBool,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 from vsnative.errors import ConfigError
 from vsnative.log import redact
@@ -28,7 +37,7 @@ class Camera(BaseModel):
     name: str = ""
     rtspUrl: SecretStr = SecretStr("")
     framerType: str = "rtsp"
-    excluded: bool = False
+    excluded: StrictBool = False
     agentId: str = ""
     startupTime: int = 0
     lastHeartbeat: int = 0

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from vsnative.api.keys import SERVICES, Services
 from vsnative.clips import CAMERA_DIR, clip_file, clips_between, gaps, iso, parse_time
-from vsnative.media.export import export
+from vsnative.media.export import ExportError, export
 
 routes = web.RouteTableDef()
 DEFAULT_WINDOW = 3600.0
@@ -109,7 +109,7 @@ async def export_range(request: web.Request) -> web.StreamResponse:
             result = await loop.run_in_executor(
                 None, export, [(c.path, c.start) for c in clips], start, end, tmp
             )
-        except ValueError as exc:
+        except ExportError as exc:
             raise web.HTTPNotFound(text=str(exc)) from exc
         response = web.StreamResponse(
             headers={

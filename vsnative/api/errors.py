@@ -21,9 +21,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return json_error(
+        response = json_error(
             exc.status, exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
         )
+        for header in ("Allow", "WWW-Authenticate", "Retry-After"):  # e.g. 405 must say what is allowed
+            if header in exc.headers:
+                response.headers[header] = exc.headers[header]
+        return response
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return json_error(500, "internal error (see the service log)")

@@ -11,13 +11,20 @@ from vsnative import __version__
 routes = web.RouteTableDef()
 
 ERROR = {"$ref": "#/components/schemas/Error"}
-CAMERA_ID = {"name": "camera_id", "in": "path", "required": True, "schema": {"type": "string"}}
+ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+TIME_PATTERN = r"^(\d+(\.\d+)?|\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:\d{2})?)$"
+CAMERA_ID = {
+    "name": "camera_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": ID_PATTERN},
+}
 TIME_PARAMS = [
     {
         "name": n,
         "in": "query",
         "required": False,
-        "schema": {"type": "string"},
+        "schema": {"type": "string", "pattern": TIME_PATTERN},
         "description": "ISO 8601 (UTC when no offset) or unix seconds",
     }
     for n in ("start", "end")
@@ -33,10 +40,11 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(code): _json(ERROR, reasons[code]) for code in codes}
 
 
-CAMERA_IN = {
+CAMERA_IN: dict[str, Any] = {
     "type": "object",
+    "description": "fields not listed here are kept as they are",
     "properties": {
-        "id": {"type": "string"},
+        "id": {"type": "string", "pattern": ID_PATTERN},
         "vmsId": {"type": "string"},
         "name": {"type": "string"},
         "rtspUrl": {"type": "string", "writeOnly": True, "description": "never returned"},
@@ -118,7 +126,14 @@ MP4 = {
 
 def document() -> dict[str, Any]:
     camera_path = [CAMERA_ID]
-    body = {"required": True, "content": {"application/json": {"schema": CAMERA_IN}}}
+    body = {"required": True, "content": {"application/json": {"schema": {**CAMERA_IN, "required": ["id"]}}}}
+    # PUT and PATCH name the camera in the URL: an `id` in their body could only repeat it, so none is sent
+    change_schema = {
+        **CAMERA_IN,
+        "properties": {k: v for k, v in CAMERA_IN["properties"].items() if k != "id"},
+        "propertyNames": {"not": {"const": "id"}},
+    }
+    change = {"required": True, "content": {"application/json": {"schema": change_schema}}}
     return {
         "openapi": "3.1.0",
         "info": {"title": "vsnative", "version": __version__},
@@ -206,7 +221,7 @@ def document() -> dict[str, Any]:
                 },
                 "put": {
                     "parameters": camera_path,
-                    "requestBody": body,
+                    "requestBody": change,
                     "responses": {
                         "200": _json(CAMERA_OUT),
                         "201": _json(CAMERA_OUT, "created"),
@@ -215,7 +230,7 @@ def document() -> dict[str, Any]:
                 },
                 "patch": {
                     "parameters": camera_path,
-                    "requestBody": body,
+                    "requestBody": change,
                     "responses": {"200": _json(CAMERA_OUT), **_errors(400, 401, 404)},
                 },
                 "delete": {

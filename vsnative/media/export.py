@@ -9,6 +9,12 @@ import av
 from av.container import OutputContainer
 from av.stream import Stream
 
+from vsnative.errors import VsnError
+
+
+class ExportError(VsnError):
+    """The range holds nothing to export."""
+
 
 @dataclass(frozen=True, slots=True)
 class ExportResult:
@@ -40,11 +46,12 @@ def export(clips: list[tuple[Path, float]], start: float, end: float, out_path: 
     so joins between contiguous clips are seamless and a gap between clips stays a gap in the timeline.
     """
     if not clips:
-        raise ValueError("no clip covers the requested range")
+        raise ExportError("no recording in that range")
     first_path, first_start = clips[0]
     origin = keyframe_at_or_before(first_path, first_start, start) if start > first_start else first_start
     out: OutputContainer = av.open(str(out_path), "w", format="mp4", options={"movflags": "faststart"})
     streams: dict[str, Stream] = {}
+    last_dts: dict[str, int] = {}
     frames = 0
     video_end = 0.0
     try:
@@ -63,8 +70,12 @@ def export(clips: list[tuple[Path, float]], start: float, end: float, out_path: 
                     if at < origin - 1e-4 or at >= end:
                         continue
                     offset = round((clip_start - origin) / tb)
-                    packet.dts += offset
-                    packet.pts = (packet.pts if packet.pts is not None else packet.dts - offset) + offset
+                    dts = packet.dts + offset
+                    if dts <= last_dts.get(kind, -1):
+                        continue  # audio overlapping the join: the previous clip already has it
+                    last_dts[kind] = dts
+                    packet.pts = (packet.pts if packet.pts is not None else packet.dts) + offset
+                    packet.dts = dts
                     packet.stream = streams[kind]
                     if kind == "video":
                         frames += 1
@@ -73,5 +84,5 @@ def export(clips: list[tuple[Path, float]], start: float, end: float, out_path: 
     finally:
         out.close()
     if frames == 0:
-        raise ValueError("no video frame in the requested range")
+        raise ExportError("no video frame in that range")
     return ExportResult(origin, video_end, frames)

@@ -1,0 +1,195 @@
+"""Recordings through the API: clip listing with gaps, Range downloads, traversal refused, exports without
+re-encoding, bearer-token auth, Prometheus metrics — on a real RTSP camera recorded by `serve`."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.camera import FakeCamera
+from tests.support.media import decode_errors, video_packets
+from tests.support.service import Service, write_settings
+
+pytestmark = pytest.mark.slow
+TOKEN = "t0ken-for-the-tests-only"  # noqa: S105 - a test token
+FPS = 25
+
+
+def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - loopback test URL
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory, media: Any) -> Iterator[tuple[Service, Path]]:
+    """`serve` with auth on, recording one RTSP camera (H.264 + AAC) for about 20 s, still running."""
+    tmp = tmp_path_factory.mktemp("clips")
+    camera = FakeCamera({"/cam": f"{media.h264_720},audio={media.aac}"}).start()
+    settings = write_settings(tmp / "settings", [{"id": "cam", "rtspUrl": camera.url("/cam")}])
+    service = Service(settings, tmp / "recordings", env={"VSN_API_TOKEN": TOKEN})
+    service.get = lambda path: json.loads(fetch(service.base + path, auth())[2])  # type: ignore[method-assign]
+    service.start()
+    try:
+        service.wait_for(lambda: service.agents()["cam"]["counters"]["clips"] >= 3, 40, "three clips")
+        yield service, tmp / "recordings"
+    finally:
+        service.stop()
+        camera.stop()
+
+
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKEN}"}
+
+
+def listing(service: Service, start: float, end: float) -> dict[str, Any]:
+    status, _, body = fetch(f"{service.base}/api/cameras/cam/clips?start={start}&end={end}", auth())
+    assert status == 200, body
+    result: dict[str, Any] = json.loads(body)
+    return result
+
+
+def test_auth_is_required_everywhere_but_health(recorded: tuple[Service, Path]) -> None:
+    service, _ = recorded
+    for path in ("/api/agents", "/api/cameras", "/api/cameras/cam/clips", "/metrics", "/api/openapi.json"):
+        status, headers, body = fetch(service.base + path)
+        assert status == 401, path
+        assert json.loads(body)["error"] == "missing or wrong bearer token"
+        assert headers["WWW-Authenticate"].startswith("Bearer")
+        assert fetch(service.base + path, {"Authorization": "Bearer wrong"})[0] == 401
+        assert fetch(service.base + path, auth())[0] == 200, path
+    assert fetch(service.base + "/api/health")[0] == 200
+
+
+def test_clip_listing_marks_gaps_and_serves_ranges(recorded: tuple[Service, Path]) -> None:
+    service, root = recorded
+    now = time.time()
+    result = listing(service, now - 120, now)
+    clips = result["clips"]
+    assert len(clips) >= 3
+    assert result["gaps"][0]["start"] == result["start"]  # nothing was recorded before the service started
+    for before, after in itertools.pairwise(clips):
+        assert after["startUnix"] == pytest.approx(before["startUnix"] + before["duration"], abs=0.05)
+    iso_result = listing(service, now - 120, now)  # the same range as ISO 8601 gives the same clips
+    iso_start = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now - 120)) + "Z"
+    status, _, body = fetch(f"{service.base}/api/cameras/cam/clips?start={iso_start}&end={now}", auth())
+    assert status == 200
+    assert [c["url"] for c in json.loads(body)["clips"]] == [c["url"] for c in iso_result["clips"]]
+
+    url = service.base + clips[0]["url"]
+    path = root / "cam" / clips[0]["url"].split("/clips/")[1]
+    whole = path.read_bytes()
+    status, headers, body = fetch(url, auth())
+    assert (status, body, headers["Content-Type"]) == (200, whole, "video/mp4")
+    status, headers, body = fetch(url, {**auth(), "Range": "bytes=100-1099"})
+    assert status == 206
+    assert body == whole[100:1100]
+    assert headers["Content-Range"] == f"bytes 100-1099/{len(whole)}"
+    assert fetch(url + f"?access_token={TOKEN}")[0] == 200  # for <video src> links
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/cameras/cam/clips/..%2F..%2Fsettings/cameras.json",
+        "/api/cameras/cam/clips/2026-01-01/..%2F..%2F..%2Fsettings%2Fcameras.json",
+        "/api/cameras/..%2Fsettings/clips/2026-01-01/00-00-00.mp4",
+        "/api/cameras/cam/clips/2026-01-01/evil.mp4",
+        "/api/cameras/cam/clips/%2Fetc/passwd",
+    ],
+)
+def test_paths_outside_the_recordings_are_refused(recorded: tuple[Service, Path], path: str) -> None:
+    service, _ = recorded
+    status, _, body = fetch(service.base + path, auth())
+    assert status == 404
+    assert b"root:" not in body
+    assert b"rtspUrl" not in body
+
+
+def test_symlink_out_of_the_recordings_is_refused(recorded: tuple[Service, Path]) -> None:
+    service, root = recorded
+    day = next((root / "cam").iterdir())
+    link = day / "23-59-59.mp4"
+    link.symlink_to("/etc/passwd")
+    try:
+        status, _, body = fetch(f"{service.base}/api/cameras/cam/clips/{day.name}/23-59-59.mp4", auth())
+        assert status == 404
+        assert b"root:" not in body
+    finally:
+        link.unlink()
+
+
+def test_export_across_three_clips_is_a_remux(recorded: tuple[Service, Path], tmp_path: Path) -> None:
+    service, root = recorded
+    now = time.time()
+    clips = listing(service, now - 120, now)["clips"][:3]
+    start = clips[0]["startUnix"] + 1.0  # mid-GOP: the export starts at the keyframe before
+    end = clips[2]["startUnix"] + 2.5
+    status, headers, body = fetch(
+        f"{service.base}/api/cameras/cam/export.mp4?start={start}&end={end}", auth()
+    )
+    assert status == 200, body[:200]
+    out = tmp_path / "export.mp4"
+    out.write_bytes(body)
+    true_start = float(headers["X-Vsn-Start-Unix"])
+    assert start - 2.0 - 0.01 <= true_start <= start  # the keyframe at or before the start (2 s GOP)
+    assert decode_errors(out) == ""
+    packets = video_packets(out)
+    assert "K" in packets[0]["flags"]
+    assert len(packets) == pytest.approx((end - true_start) * FPS, abs=1)  # every frame of the range
+    # no re-encoding: the exported video payloads are the clips' payloads, in order
+    source = []
+    for clip in clips:
+        with av.open(str(root / "cam" / clip["url"].split("/clips/")[1])) as inp:
+            for p in inp.demux(inp.streams.video[0]):
+                at = clip["startUnix"] + float(p.dts * p.time_base) if p.dts is not None else None
+                if p.size and at is not None and true_start - 1e-3 <= at < end:
+                    source.append(bytes(p))
+    with av.open(str(out)) as exported:
+        assert exported.streams.audio, "the AAC track is kept"
+        payloads = [bytes(p) for p in exported.demux(exported.streams.video[0]) if p.size]
+    assert payloads == source
+
+
+def test_export_errors_are_4xx_with_a_reason(recorded: tuple[Service, Path]) -> None:
+    service, _ = recorded
+    base = service.base + "/api/cameras"
+    assert fetch(base + "/cam/export.mp4?start=yesterday", auth())[0] == 400
+    assert fetch(base + "/cam/export.mp4?start=100&end=50", auth())[0] == 400
+    assert fetch(base + "/cam/export.mp4?start=0&end=86400", auth())[0] == 400  # longer than the maximum
+    status, _, body = fetch(base + "/cam/export.mp4?start=1000&end=1060", auth())
+    assert status == 404
+    assert json.loads(body)["error"] == "no recording in that range"
+    assert fetch(base + "/nope/clips", auth())[0] == 404
+
+
+def test_metrics_parse_and_count(recorded: tuple[Service, Path]) -> None:
+    service, _ = recorded
+    status, headers, body = fetch(service.base + "/metrics", auth())
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples
+    }
+    assert samples[("vsnative_camera_packets_total", (("camera", "cam"),))] > 100
+    assert samples[("vsnative_camera_clips_total", (("camera", "cam"),))] >= 3
+    assert samples[("vsnative_camera_healthy", (("camera", "cam"),))] == 1
+    assert samples[("vsnative_camera_state", (("camera", "cam"), ("state", "running")))] == 1
+    assert 0 <= samples[("vsnative_camera_last_clip_age_seconds", (("camera", "cam"),))] < 10
+    assert samples[("vsnative_agents", ())] == 1
+    assert ("vsnative_orphan_backlog", ()) in samples
+    assert os.environ.get("VSN_API_TOKEN") is None  # the token reached only the service
