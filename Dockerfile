@@ -5,16 +5,20 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     VSN_HOST=0.0.0.0 VSN_SETTINGS_DIR=/data/settings VSN_RECORDINGS_DIR=/data/recordings
 
 WORKDIR /app
+# the same install steps tests/test_dockerfile.py runs in CI
 COPY pyproject.toml README.md ./
 COPY vsnative ./vsnative
-RUN pip install --no-cache-dir . && useradd --system --uid 10001 --home /data vsnative \
+# the local package; its dependencies are pinned in pyproject.toml
+# hadolint ignore=DL3013
+RUN pip install --no-cache-dir ".[otel]" \
+    && useradd --system --uid 10001 --home-dir /data vsnative \
     && mkdir -p /data/settings /data/recordings
-COPY settings /data/settings
-RUN chown -R vsnative /data
+COPY --chown=10001:10001 settings /data/settings
+RUN chown 10001:10001 /data/recordings
 
-USER vsnative
+USER 10001
 VOLUME ["/data/settings", "/data/recordings"]
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
-    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/api/health', timeout=4)"
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/api/health', timeout=4)"]
 CMD ["python", "-m", "vsnative", "serve"]

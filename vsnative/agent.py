@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vsnative import telemetry
 from vsnative.backoff import Backoff
 from vsnative.counters import AgentCounters
 from vsnative.errors import PluginError, StreamError, StreamFailure, VsnError
@@ -185,7 +186,8 @@ class Agent:
                 session_no += 1
                 opened = time.monotonic()
                 try:
-                    session = await loop.run_in_executor(self.env.demux_executor, framer.open, session_no)
+                    with telemetry.span("agent.start", {"camera.id": self.camera.id, "session": session_no}):
+                        session = await loop.run_in_executor(self.env.demux_executor, framer.open, session_no)
                     await self._stream(loop, session, framer.stall_seconds)
                     return  # stopped on request
                 except StreamError as exc:
@@ -202,6 +204,14 @@ class Agent:
                 delay = backoff.cap if error.permanent else backoff.next_delay()
                 self.counters.reconnects += 1
                 log.warning("camera %s: %s; retrying in %.1f s", self.camera.id, error, delay)
+                telemetry.event(
+                    "agent.reconnect",
+                    {
+                        "camera.id": self.camera.id,
+                        "failure": error.failure.value,
+                        "retry_in_s": round(delay, 3),
+                    },
+                )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), delay)
         finally:

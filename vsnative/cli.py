@@ -101,6 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         _report(exc)
         return EXIT_CONFIG
+    from vsnative import telemetry
+
+    telemetry.configure_from_env()
     _run(run(settings, roles, pipeline, file_store))
     return 0
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from vsnative import telemetry
 from vsnative.agent import AgentEnv
 from vsnative.api import Services, create_app
 from vsnative.backoff import Backoff
@@ -128,6 +129,7 @@ async def run(
         heartbeat=guarded(backend.store.heartbeat),
     )
     pool = AgentPool(env, pipeline, max_agents)
+    telemetry.observe_agents(lambda: pool.agents)
     manager = None
     tasks: list[asyncio.Task[None]] = []
     if roles.manager:

@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vsnative import telemetry
 from vsnative.media.clip import ClipInfo, ClipWriter
 from vsnative.media.fanout import Item, Marker, Subscription
 from vsnative.media.packets import EncodedPacket, StreamInfo
@@ -176,6 +177,16 @@ class Mp4Recorder(Streamer):
 
     def _publish(self, clips: list[ClipInfo]) -> None:
         for clip in clips:
+            telemetry.event(
+                "clip.write",
+                {
+                    "camera.id": self.context.camera.id,
+                    "clip.file": clip.path.name,
+                    "clip.duration_s": round(clip.duration, 3),
+                    "clip.bytes": clip.size,
+                    "clip.frames": clip.frames,
+                },
+            )
             self.context.counters.clips += 1
             self.context.counters.last_clip_end = clip.start + clip.duration
             log.debug(
