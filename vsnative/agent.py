@@ -16,9 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from vsnative import telemetry
+from vsnative.alerters import ALERTERS
+from vsnative.alerters.bus import AlertBus
 from vsnative.backoff import Backoff
 from vsnative.counters import AgentCounters
 from vsnative.errors import PluginError, StreamError, StreamFailure, VsnError
+from vsnative.events import EventStore
 from vsnative.framers.base import FRAMERS, Framer, FramerSession, pump
 from vsnative.log import redact
 from vsnative.media.fanout import FanOut
@@ -74,6 +77,8 @@ class AgentEnv:
     io_executor: Executor  # short blocking jobs: muxing, file system
     heartbeat_seconds: float = 30.0
     heartbeat: HeartbeatSink | None = None
+    detect_executor: Executor | None = None  # decoding and inference for detector streamers
+    events: EventStore | None = None
     backoff_initial: float = 1.0
     backoff_cap: float = 30.0
     healthy_reset_seconds: float = 30.0
@@ -108,7 +113,11 @@ class Agent:
         else:
             framer_config = getattr(pipeline.framers, camera.framerType, None) or framer_cls.config_model()
             self.framer = framer_cls(camera, framer_config)
-        self.context = StreamerContext(camera, env.recordings_dir, env.io_executor, self.counters)
+        alerters = [ALERTERS.get(cfg.type)(cfg, env.recordings_dir) for cfg in pipeline.alerters]
+        self.alerts = AlertBus(pipeline.alerts, alerters, env.events)
+        self.context = StreamerContext(
+            camera, env.recordings_dir, env.io_executor, self.counters, env.detect_executor, self.alerts
+        )
         self.streamers: list[Streamer] = [
             STREAMERS.get(cfg.type)(cfg, self.context) for cfg in pipeline.streamers
         ]
@@ -155,6 +164,7 @@ class Agent:
 
     async def run(self) -> None:
         log.info("agent %s starting for camera %s (%s)", self.agent_id, self.camera.id, self.camera.safe_url)
+        alerts = asyncio.create_task(self.alerts.run(), name=f"alerts-{self.camera.id}")
         try:
             async with asyncio.TaskGroup() as tg:
                 for streamer in self.streamers:
@@ -166,6 +176,9 @@ class Agent:
         finally:
             self._thread_stop.set()
             self.fanout.close()
+            alerts.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await alerts
             self.state = AgentState.STOPPED
             log.info("agent %s stopped for camera %s", self.agent_id, self.camera.id)
 

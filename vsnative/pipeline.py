@@ -11,14 +11,19 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from vsnative.alerters.bus import AlertsConfig
+from vsnative.alerters.snapshot import SnapshotConfig
+from vsnative.alerters.webhook import WebhookConfig
 from vsnative.errors import ConfigError
 from vsnative.framers.rtsp import RtspFramerConfig
 from vsnative.framers.synthetic import SyntheticFramerConfig
 from vsnative.recordings import RetentionConfig
+from vsnative.streamers.detect import DetectorStreamerConfig
 from vsnative.streamers.recorder import Mp4RecorderConfig
 
-# One visible union of every streamer config; add new streamer configs here.
-StreamerConfig = Annotated[Mp4RecorderConfig, Field(discriminator="type")]
+# One visible union per plugin kind; add new plugin configs here.
+StreamerConfig = Annotated[Mp4RecorderConfig | DetectorStreamerConfig, Field(discriminator="type")]
+AlerterConfig = Annotated[SnapshotConfig | WebhookConfig, Field(discriminator="type")]
 
 
 class FramersConfig(BaseModel):
@@ -36,7 +41,11 @@ class CameraPipeline(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     framers: FramersConfig = Field(default_factory=FramersConfig)
-    streamers: list[StreamerConfig] = Field(default_factory=lambda: [Mp4RecorderConfig()])
+    streamers: list[StreamerConfig] = Field(
+        default_factory=lambda: list[StreamerConfig]([Mp4RecorderConfig()])
+    )
+    alerters: list[AlerterConfig] = Field(default_factory=lambda: list[AlerterConfig]([SnapshotConfig()]))
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
 
 class CameraOverride(BaseModel):
@@ -44,6 +53,8 @@ class CameraOverride(BaseModel):
 
     framers: FramersConfig | None = None
     streamers: list[StreamerConfig] | None = None
+    alerters: list[AlerterConfig] | None = None
+    alerts: AlertsConfig | None = None
 
 
 class PipelineFile(BaseModel):
@@ -59,9 +70,8 @@ class PipelineFile(BaseModel):
         override = self.cameras.get(camera_id)
         if override is None:
             return self.defaults
-        update = {
-            key: value for key in ("framers", "streamers") if (value := getattr(override, key)) is not None
-        }
+        fields = ("framers", "streamers", "alerters", "alerts")
+        update = {key: value for key in fields if (value := getattr(override, key)) is not None}
         return self.defaults.model_copy(update=update)
 
 

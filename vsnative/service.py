@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,7 @@ from vsnative.control.monitor import AgentsMonitor, MonitorConfig
 from vsnative.control.orphans import FileOrphanQueue, OrphanQueue
 from vsnative.control.pool import AgentPool
 from vsnative.control.store import CameraStore, FileCameraStore
+from vsnative.events import EventStore
 from vsnative.log import redact
 from vsnative.pipeline import PipelineFile, load_pipeline
 from vsnative.recordings import sweep
@@ -121,10 +123,18 @@ async def run(
         backend_task.cancel()
         return
     backend = backend_task.result()
+    # decoding and inference for every detector streamer: bounded to the cores, so detection can never
+    # starve the recorders; an onnxruntime session uses its own intra-op threads inside one job
+    detect = ThreadPoolExecutor(
+        max_workers=max(1, (os.cpu_count() or 2) // 2), thread_name_prefix="vsn-detect"
+    )
+    events = EventStore(settings.recordings_dir / "events.db") if roles.manager or roles.api else None
     env = AgentEnv(
         recordings_dir=settings.recordings_dir,
         demux_executor=demux,
         io_executor=io,
+        detect_executor=detect,
+        events=events,
         heartbeat_seconds=settings.heartbeat_seconds,
         heartbeat=guarded(backend.store.heartbeat),
     )
@@ -150,7 +160,14 @@ async def run(
     try:
         if roles.api:
             services = Services(
-                settings, backend.store, pool, manager, backend.queue, backend.registry, backend.leases
+                settings,
+                backend.store,
+                pool,
+                manager,
+                backend.queue,
+                backend.registry,
+                backend.leases,
+                events,
             )
             runner = web.AppRunner(create_app(services, settings.bearer_token()), access_log=None)
             await runner.setup()
@@ -169,5 +186,8 @@ async def run(
         if backend.close is not None:
             await backend.close()
         demux.shutdown(wait=False, cancel_futures=True)
+        detect.shutdown(wait=True, cancel_futures=True)
         io.shutdown(wait=True)
+        if events is not None:
+            events.close()
         log.info("vsnative stopped")

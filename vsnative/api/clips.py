@@ -96,7 +96,12 @@ async def export_range(request: web.Request) -> web.StreamResponse:
     camera_id = request.match_info["camera_id"]
     await camera_dir(services, camera_id)
     start, end = time_range(request, services.settings.export_max_seconds)
-    root = services.settings.recordings_dir
+    return await send_export(request, camera_id, start, end)
+
+
+async def send_export(request: web.Request, camera_id: str, start: float, end: float) -> web.StreamResponse:
+    """Join the clips of [start, end) into one MP4 (no re-encoding) and send it; 404 when none covers it."""
+    root = request.app[SERVICES].settings.recordings_dir
     loop = asyncio.get_running_loop()
     clips = await loop.run_in_executor(None, clips_between, root, camera_id, start, end)
     if not clips:

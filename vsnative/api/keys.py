@@ -12,6 +12,7 @@ from vsnative.control.leases import Leases
 from vsnative.control.orphans import OrphanQueue
 from vsnative.control.pool import AgentPool
 from vsnative.control.store import CameraStore
+from vsnative.events import EventStore
 from vsnative.settings import Settings
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ class Services:
     queue: OrphanQueue
     registry: Registry
     leases: Leases
+    events: EventStore | None = None
     started_at: float = field(default_factory=time.time)
 
 

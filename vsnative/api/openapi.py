@@ -118,6 +118,21 @@ CLIPS = {
         },
     },
 }
+EVENT_ID = {"name": "event_id", "in": "path", "required": True, "schema": {"type": "string"}}
+EVENT = {
+    "type": "object",
+    "required": ["id", "cameraId", "label", "confidence", "box", "timestamp"],
+    "properties": {
+        "id": {"type": "string"},
+        "cameraId": {"type": "string"},
+        "label": {"type": "string"},
+        "confidence": {"type": "number"},
+        "box": {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
+        "timestamp": {"type": "number"},
+        "snapshotUrl": {"type": ["string", "null"]},
+        "clipUrl": {"type": "string"},
+    },
+}
 MP4 = {
     "description": "MP4 video",
     "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
@@ -253,6 +268,50 @@ def document() -> dict[str, Any]:
                         {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
                     ],
                     "responses": {"200": MP4, "206": MP4, **_errors(401, 404)},
+                }
+            },
+            "/api/events": {
+                "get": {
+                    "summary": "events, newest first",
+                    "parameters": [
+                        {"name": "camera", "in": "query", "required": False, "schema": {"type": "string"}},
+                        {"name": "label", "in": "query", "required": False, "schema": {"type": "string"}},
+                        *TIME_PARAMS,
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                        },
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {"type": "object", "properties": {"events": {"type": "array", "items": EVENT}}}
+                        ),
+                        **_errors(400, 401, 404),
+                    },
+                }
+            },
+            "/api/events/{event_id}": {
+                "get": {"parameters": [EVENT_ID], "responses": {"200": _json(EVENT), **_errors(401, 404)}}
+            },
+            "/api/events/{event_id}/snapshot.jpg": {
+                "get": {
+                    "parameters": [EVENT_ID],
+                    "responses": {
+                        "200": {
+                            "description": "JPEG",
+                            "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+                        },
+                        **_errors(401, 404),
+                    },
+                }
+            },
+            "/api/events/{event_id}/clip.mp4": {
+                "get": {
+                    "summary": "the recorded clips around the event, joined (no re-encoding)",
+                    "parameters": [EVENT_ID],
+                    "responses": {"200": MP4, **_errors(401, 404)},
                 }
             },
             "/api/cameras/{camera_id}/export.mp4": {

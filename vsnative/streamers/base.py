@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
+from vsnative.alerters.bus import AlertBus
 from vsnative.counters import AgentCounters
 from vsnative.media.clip import ClipInfo
 from vsnative.media.fanout import Subscription
@@ -26,6 +27,8 @@ class StreamerContext:
     recordings_dir: Path
     io_executor: Executor
     counters: AgentCounters
+    detect_executor: Executor | None = None  # the bounded pool for decoding and inference
+    alerts: AlertBus | None = None
     clip_listeners: list[Callable[[str, ClipInfo], None]] = field(default_factory=list)
 
 

@@ -1,0 +1,60 @@
+"""Alerter plugin kind and the alert value they receive."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel
+
+from vsnative.detectors.base import Detection
+from vsnative.registry import Registry
+
+
+@dataclass
+class Alert:
+    """One alert: the best detection of a label in one picture, and what the bus learns about it."""
+
+    camera_id: str
+    camera_name: str
+    timestamp: float  # wall clock of the picture
+    detection: Detection
+    detections: list[Detection]  # everything found in that picture, for drawing
+    image: np.ndarray | None = field(default=None, repr=False)
+    event_id: str | None = None
+    snapshot: str | None = None  # file path, set by the snapshot alerter
+    links: dict[str, str] = field(default_factory=dict)  # API URLs (snapshot, clip)
+
+    def payload(self) -> dict[str, Any]:
+        """JSON for webhooks and MQTT."""
+        d = self.detection
+        return {
+            "eventId": self.event_id,
+            "cameraId": self.camera_id,
+            "cameraName": self.camera_name,
+            "label": d.label,
+            "confidence": round(d.confidence, 4),
+            "box": [round(v, 4) for v in d.box],
+            "timestamp": self.timestamp,
+            **self.links,
+        }
+
+
+class Alerter(ABC):
+    config_model: ClassVar[type[BaseModel]]
+
+    def __init__(self, config: Any, recordings_dir: Any) -> None:
+        self.config = config
+        self.recordings_dir = recordings_dir
+
+    @abstractmethod
+    async def send(self, alert: Alert) -> None:
+        """Deliver the alert; must not raise for delivery failures (log and count them instead)."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook: most alerters hold nothing
+        """Release connections."""
+
+
+ALERTERS: Registry[Alerter] = Registry("alerter")

@@ -1,0 +1,63 @@
+"""`webhook` alerter: POST the alert as JSON, with a timeout and bounded retries; never blocks detection."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Literal
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+from vsnative.alerters.base import ALERTERS, Alert, Alerter
+from vsnative.backoff import Backoff
+from vsnative.log import redact
+
+log = logging.getLogger(__name__)
+
+
+class WebhookConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["webhook"] = "webhook"
+    url: HttpUrl
+    timeoutSeconds: float = Field(5.0, gt=0)
+    retries: int = Field(3, ge=0, le=10)
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+@ALERTERS.register("webhook")
+class WebhookAlerter(Alerter):
+    config_model = WebhookConfig
+    config: WebhookConfig
+
+    def __init__(self, config: WebhookConfig, recordings_dir: object) -> None:
+        super().__init__(config, recordings_dir)
+        self._session: aiohttp.ClientSession | None = None
+        self.sent = 0
+        self.failed = 0
+
+    async def send(self, alert: Alert) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.config.timeoutSeconds)
+            )
+        backoff = Backoff(0.5, 5.0)
+        url = str(self.config.url)
+        for attempt in range(self.config.retries + 1):
+            try:
+                async with self._session.post(url, json=alert.payload(), headers=self.config.headers) as resp:
+                    if resp.status < 300:
+                        self.sent += 1
+                        return
+                    reason = f"HTTP {resp.status}"
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            if attempt < self.config.retries:
+                await asyncio.sleep(backoff.next_delay())
+        self.failed += 1
+        log.warning("webhook %s failed after %d tries: %s", redact(url), self.config.retries + 1, reason)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()

@@ -1,0 +1,75 @@
+"""`/api/events`: what the detectors found, with snapshots and the recorded clips around each event."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from aiohttp import web
+
+from vsnative.api.clips import send_export
+from vsnative.api.keys import SERVICES, Services
+from vsnative.clips import parse_time
+from vsnative.events import Event, EventStore
+
+routes = web.RouteTableDef()
+CLIP_BEFORE, CLIP_AFTER = 5.0, 5.0  # seconds of video around an event
+
+
+def store(services: Services) -> EventStore:
+    if services.events is None:
+        raise web.HTTPNotFound(text="this process keeps no events")
+    return services.events
+
+
+async def event_or_404(request: web.Request) -> Event:
+    event = await asyncio.to_thread(store(request.app[SERVICES]).get, request.match_info["event_id"])
+    if event is None:
+        raise web.HTTPNotFound(text=f"no event {request.match_info['event_id']!r}")
+    return event
+
+
+@routes.get("/api/events")
+async def list_events(request: web.Request) -> web.Response:
+    events = store(request.app[SERVICES])
+    q = request.query
+    try:
+        start = parse_time(q["start"]) if "start" in q else None
+        end = parse_time(q["end"]) if "end" in q else None
+        limit = int(q.get("limit", "100"))
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=f"bad query: {exc}") from exc
+    if not 1 <= limit <= 1000:
+        raise web.HTTPBadRequest(text="limit must be between 1 and 1000")
+    found = await asyncio.to_thread(events.query, q.get("camera"), q.get("label"), start, end, limit)
+    return web.json_response({"events": [e.public() for e in found]})
+
+
+@routes.get("/api/events/{event_id}")
+async def get_event(request: web.Request) -> web.Response:
+    return web.json_response((await event_or_404(request)).public())
+
+
+@routes.get("/api/events/{event_id}/snapshot.jpg")
+async def snapshot(request: web.Request) -> web.FileResponse:
+    event = await event_or_404(request)
+    services = request.app[SERVICES]
+    path = await asyncio.to_thread(snapshot_file, services.settings.recordings_dir, event)
+    if path is None:
+        raise web.HTTPNotFound(text="this event has no snapshot")
+    return web.FileResponse(path, headers={"Content-Type": "image/jpeg"})
+
+
+def snapshot_file(recordings: Path, event: Event) -> Path | None:
+    """The event's JPEG, only if it lies in its camera's alerts folder and still exists."""
+    if not event.snapshot:
+        return None
+    root = (recordings / event.camera / "alerts").resolve()
+    path = Path(event.snapshot).resolve()
+    return path if path.is_relative_to(root) and path.is_file() else None
+
+
+@routes.get("/api/events/{event_id}/clip.mp4")
+async def clip(request: web.Request) -> web.StreamResponse:
+    event = await event_or_404(request)
+    return await send_export(request, event.camera, event.ts - CLIP_BEFORE, event.ts + CLIP_AFTER)

@@ -1,0 +1,46 @@
+"""Detector plugin kind: RGB picture in, labelled boxes out (blocking; runs in the detection pool)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel
+
+from vsnative.registry import Registry
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    label: str
+    confidence: float
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 relative to the picture (0..1)
+
+    @property
+    def area(self) -> float:
+        x1, y1, x2, y2 = self.box
+        return max(0.0, x2 - x1) * max(0.0, y2 - y1)
+
+    @property
+    def bottom_centre(self) -> tuple[float, float]:
+        x1, _, x2, y2 = self.box
+        return ((x1 + x2) / 2, y2)
+
+
+class Detector(ABC):
+    config_model: ClassVar[type[BaseModel]]
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    def load(self) -> None:  # noqa: B027 - optional hook: a detector without a model has nothing to load
+        """Open the model and warm it up (blocking). Raises PluginError with a clear reason."""
+
+    @abstractmethod
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """Detections in an RGB uint8 HxWx3 picture (blocking)."""
+
+
+DETECTORS: Registry[Detector] = Registry("detector")

@@ -1,0 +1,147 @@
+"""`detector` streamer: the decoded side branch. Keyframes only by default (cheap), or every frame
+down-sampled to `fps`; inference in the bounded detection pool; stale pictures dropped, never queued."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from vsnative.alerters.base import Alert
+from vsnative.detectors.base import DETECTORS, Detection, Detector
+from vsnative.detectors.motion import MotionConfig, MotionDetector
+from vsnative.detectors.onnx_yolo import OnnxYoloConfig
+from vsnative.errors import PluginError
+from vsnative.media.decode import FrameDecoder
+from vsnative.media.fanout import Marker, Subscription
+from vsnative.media.packets import EncodedPacket
+from vsnative.streamers.base import STREAMERS, Streamer, StreamerContext
+
+log = logging.getLogger(__name__)
+
+# One visible union of every detector config; add new detector configs here.
+DetectorConfig = Annotated[OnnxYoloConfig | MotionConfig, Field(discriminator="type")]
+Point = tuple[float, float]
+
+
+class DetectorStreamerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["detector"] = "detector"
+    detector: DetectorConfig
+    fps: float | None = Field(None, gt=0, le=60, description="decode every frame, detect this often")
+    maxWidth: int = Field(640, ge=64, le=3840)
+    motionGate: MotionConfig | None = None
+    zones: list[list[Point]] = Field(default_factory=list, description="polygons in relative coordinates")
+    minArea: float = Field(0.0, ge=0, le=1)
+    minConfidence: dict[str, float] = Field(default_factory=dict)
+    queuePackets: int = Field(64, ge=4)
+
+
+def inside(point: Point, polygon: list[Point]) -> bool:
+    """Ray casting: is point inside the polygon (relative coordinates)?"""
+    x, y = point
+    result = False
+    j = len(polygon) - 1
+    for i, (xi, yi) in enumerate(polygon):
+        xj, yj = polygon[j]
+        if (yi > y) != (yj > y) and x < (xj - xi) * (y - yi) / (yj - yi) + xi:
+            result = not result
+        j = i
+    return result
+
+
+def keep(detection: Detection, config: DetectorStreamerConfig) -> bool:
+    """Zones (the box's bottom centre), minimum area and per-label confidence."""
+    if detection.confidence < config.minConfidence.get(detection.label, 0.0):
+        return False
+    if detection.area < config.minArea:
+        return False
+    return not config.zones or any(inside(detection.bottom_centre, zone) for zone in config.zones)
+
+
+@STREAMERS.register("detector")
+class DetectorStreamer(Streamer):
+    config_model = DetectorStreamerConfig
+    config: DetectorStreamerConfig
+
+    def __init__(self, config: DetectorStreamerConfig, context: StreamerContext) -> None:
+        super().__init__(config, context)
+        self.queue_packets = config.queuePackets
+        self.detector: Detector = DETECTORS.get(config.detector.type)(config.detector)
+        self.gate = MotionDetector(config.motionGate) if config.motionGate else None
+        self.decoder: FrameDecoder | None = None
+        self.error = ""
+        self.pictures = 0  # pictures that went through the model
+        self.stale = 0  # keyframes skipped because a newer one was waiting
+        self.gated = 0  # pictures the motion gate kept from the model
+        self.detections = 0
+        self._last_detect = 0.0
+
+    async def run(self, subscription: Subscription) -> None:
+        loop = asyncio.get_running_loop()
+        pool = self.context.detect_executor
+        try:
+            await loop.run_in_executor(pool, self.detector.load)
+        except PluginError as exc:
+            self.error = str(exc)
+            log.error("camera %s: detector disabled: %s (recording carries on)", self.context.camera.id, exc)
+            subscription.unsubscribe()
+            return
+        keyframes_only = self.config.fps is None
+        while (item := await subscription.get()) is not None:
+            if isinstance(item, Marker) or not item.is_video:
+                continue
+            packet = item
+            if keyframes_only:
+                if not packet.keyframe:
+                    continue
+                packet = self._newest_keyframe(subscription, packet)
+            found = await loop.run_in_executor(pool, self._process, packet, keyframes_only)
+            if found is not None:
+                self._alert(packet, *found)
+
+    def _newest_keyframe(self, subscription: Subscription, packet: EncodedPacket) -> EncodedPacket:
+        """Skip keyframes that waited while the model was busy: only the newest picture matters."""
+        while (queued := subscription.get_nowait()) is not None:
+            if isinstance(queued, EncodedPacket) and queued.is_video and queued.keyframe:
+                self.stale += 1
+                packet = queued
+        return packet
+
+    def _process(
+        self, packet: EncodedPacket, keyframes_only: bool
+    ) -> tuple[np.ndarray, list[Detection]] | None:
+        """Decode, gate, detect, filter (blocking: detection pool)."""
+        if self.decoder is None or self.decoder.info is not packet.info:
+            self.decoder = FrameDecoder(packet.info, self.config.maxWidth)
+        image = self.decoder.decode(packet, keyframes_only)
+        if image is None:
+            return None
+        if self.config.fps is not None:
+            due = self._last_detect + 1.0 / self.config.fps
+            if packet.wallclock < due:
+                return None
+            self._last_detect = packet.wallclock
+        if self.gate is not None and not self.gate.detect(image):
+            self.gated += 1
+            return None
+        self.pictures += 1
+        detections = [d for d in self.detector.detect(image) if keep(d, self.config)]
+        return (image, detections) if detections else None
+
+    def _alert(self, packet: EncodedPacket, image: np.ndarray, detections: list[Detection]) -> None:
+        self.detections += len(detections)
+        bus = self.context.alerts
+        if bus is None:
+            return
+        best: dict[str, Detection] = {}
+        for d in detections:
+            if d.label not in best or d.confidence > best[d.label].confidence:
+                best[d.label] = d
+        camera = self.context.camera
+        for detection in best.values():
+            bus.publish(Alert(camera.id, camera.name, packet.wallclock, detection, detections, image))
