@@ -1,0 +1,144 @@
+"""The alert bus: cooldown per label, bounded queue, snapshot + persisted event, webhooks that fail,
+recover or hang (against a local aiohttp receiver)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+from aiohttp import web
+
+from vsnative.alerters.base import Alert
+from vsnative.alerters.bus import AlertBus, AlertsConfig
+from vsnative.alerters.snapshot import SnapshotAlerter, SnapshotConfig
+from vsnative.alerters.webhook import WebhookAlerter, WebhookConfig
+from vsnative.detectors.base import Detection
+from vsnative.events import EventStore
+
+IMAGE = np.full((120, 160, 3), 90, np.uint8)
+
+
+def alert(label: str = "person", ts: float = 1000.0) -> Alert:
+    d = Detection(label, 0.9, (0.1, 0.2, 0.5, 0.8))
+    return Alert("cam", "Front", ts, d, [d], IMAGE)
+
+
+class Receiver:
+    """A webhook endpoint that fails its first `failures` requests (or hangs), then answers 204."""
+
+    def __init__(self, failures: int = 0, hang: bool = False) -> None:
+        self.failures = failures
+        self.hang = hang
+        self.received: list[dict[str, Any]] = []
+        self.attempts = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.attempts += 1
+        if self.hang:
+            await asyncio.sleep(2)
+        if self.attempts <= self.failures:
+            return web.Response(status=503)
+        self.received.append(await request.json())
+        return web.Response(status=204)
+
+
+@pytest.fixture
+async def receiver_url() -> AsyncIterator[Any]:
+    runners = []
+
+    async def start(receiver: Receiver) -> str:
+        app = web.Application()
+        app.router.add_post("/hook", receiver.handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        port = runner.addresses[0][1]
+        return f"http://127.0.0.1:{port}/hook"
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+async def drain(bus: AlertBus, seconds: float = 1.0) -> None:
+    task = asyncio.create_task(bus.run())
+    await asyncio.sleep(seconds)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_cooldown_is_per_label_and_full_queue_drops(tmp_path: Path) -> None:
+    bus = AlertBus(AlertsConfig(cooldownSeconds=30, queueSize=2), [], None)
+    assert bus.publish(alert("person", 1000))
+    assert not bus.publish(alert("person", 1010))  # within 30 s
+    assert bus.publish(alert("car", 1010))  # another label
+    assert not bus.publish(alert("dog", 1010))  # queue of 2 is full
+    assert bus.stats() == {"published": 2, "suppressed": 1, "dropped": 1}
+    await drain(bus, 0.2)
+    assert bus.publish(alert("person", 1031))  # cooldown over
+
+
+async def test_snapshot_and_event_are_persisted(tmp_path: Path) -> None:
+    events = EventStore(tmp_path / "events.db")
+    bus = AlertBus(AlertsConfig(), [SnapshotAlerter(SnapshotConfig(), tmp_path)], events)
+    bus.publish(alert())
+    await drain(bus)
+    (event,) = events.query(camera="cam")
+    assert event.label == "person"
+    assert event.snapshot is not None
+    snapshot = Path(event.snapshot)
+    assert snapshot.parent == tmp_path / "cam" / "alerts"
+    with av.open(str(snapshot)) as jpeg:
+        frame = next(jpeg.decode(video=0))
+        assert (frame.width, frame.height) == (160, 120)
+    events.close()
+    reopened = EventStore(tmp_path / "events.db")  # survives a restart
+    assert reopened.get(event.id) == event
+    assert reopened.query(label="car") == []
+    assert reopened.query(start=999, end=1001)[0].id == event.id
+    reopened.close()
+
+
+async def test_webhook_that_fails_then_recovers_gets_the_alert(receiver_url: Any) -> None:
+    receiver = Receiver(failures=2)
+    hook = WebhookAlerter(
+        WebhookConfig.model_validate({"url": await receiver_url(receiver), "retries": 3}), None
+    )
+    bus = AlertBus(AlertsConfig(), [hook], None)
+    bus.publish(alert())
+    await drain(bus, 4.0)
+    assert receiver.attempts == 3
+    (payload,) = receiver.received
+    assert payload["cameraId"] == "cam"
+    assert payload["cameraName"] == "Front"
+    assert payload["label"] == "person"
+    assert payload["box"] == [0.1, 0.2, 0.5, 0.8]
+    assert payload["clipUrl"].endswith("/clip.mp4")
+    assert hook.sent == 1
+    assert hook.failed == 0
+
+
+async def test_hanging_webhook_times_out_and_never_blocks_publishing(receiver_url: Any) -> None:
+    receiver = Receiver(hang=True)
+    config = WebhookConfig.model_validate(
+        {"url": await receiver_url(receiver), "retries": 0, "timeoutSeconds": 0.5}
+    )
+    hook = WebhookAlerter(config, None)
+    bus = AlertBus(AlertsConfig(cooldownSeconds=0), [hook], None)
+    task = asyncio.create_task(bus.run())
+    started = asyncio.get_running_loop().time()
+    for i in range(5):
+        bus.publish(alert(ts=1000 + i))  # returns at once, whatever the webhook does
+    assert asyncio.get_running_loop().time() - started < 0.05
+    await asyncio.sleep(1.5)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert hook.failed >= 2
+    assert hook.sent == 0

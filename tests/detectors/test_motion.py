@@ -1,0 +1,56 @@
+"""The motion detector and the streamer's filters (zones, area, confidence)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vsnative.detectors.base import Detection
+from vsnative.detectors.motion import MotionConfig, MotionDetector
+from vsnative.streamers.detect import DetectorStreamerConfig, inside, keep
+
+
+def test_motion_only_when_the_picture_changes() -> None:
+    motion = MotionDetector(MotionConfig())
+    still = np.full((360, 640, 3), 100, np.uint8)
+    assert motion.detect(still) == []  # nothing to compare with yet
+    assert motion.detect(still.copy()) == []
+    moved = still.copy()
+    moved[200:280, 320:400] = 250
+    (found,) = motion.detect(moved)
+    assert found.label == "motion"
+    x1, y1, x2, y2 = found.box
+    assert abs(x1 - 320 / 640) < 0.02
+    assert abs(y1 - 200 / 360) < 0.02
+    assert abs(x2 - 400 / 640) < 0.02
+    assert abs(y2 - 280 / 360) < 0.02
+
+
+def test_sensor_noise_is_not_motion() -> None:
+    rng = np.random.default_rng(1)
+    motion = MotionDetector(MotionConfig())
+    base = np.full((360, 640, 3), 100, np.int16)
+    for _ in range(3):
+        noisy = np.clip(base + rng.integers(-8, 9, base.shape), 0, 255).astype(np.uint8)
+        assert motion.detect(noisy) == []
+
+
+def config(**kw: object) -> DetectorStreamerConfig:
+    return DetectorStreamerConfig.model_validate({"detector": {"type": "motion"}, **kw})
+
+
+def test_zone_uses_the_bottom_centre_of_the_box() -> None:
+    left_half = [(0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)]
+    cfg = config(zones=[left_half])
+    assert keep(Detection("person", 0.9, (0.1, 0.1, 0.3, 0.9)), cfg)
+    assert not keep(Detection("person", 0.9, (0.6, 0.1, 0.8, 0.9)), cfg)
+    assert keep(Detection("person", 0.9, (0.3, 0.1, 0.6, 0.9)), cfg)  # centre 0.45: inside
+    assert inside((0.25, 0.5), left_half)
+    assert not inside((0.75, 0.5), left_half)
+
+
+def test_minimum_area_and_per_label_confidence() -> None:
+    cfg = config(minArea=0.01, minConfidence={"car": 0.7})
+    assert not keep(Detection("person", 0.9, (0.0, 0.0, 0.05, 0.05)), cfg)  # 0.0025 of the picture
+    assert keep(Detection("person", 0.3, (0.0, 0.0, 0.2, 0.2)), cfg)
+    assert not keep(Detection("car", 0.6, (0.0, 0.0, 0.2, 0.2)), cfg)
+    assert keep(Detection("car", 0.75, (0.0, 0.0, 0.2, 0.2)), cfg)
