@@ -194,7 +194,7 @@ def test_pretrained_yolo_finds_the_cup_in_a_real_photograph(served: Any, tmp_pat
         pytest.skip(f"{model} absent (the shared folder is not beside this checkout)")
     from skimage import data
 
-    video = photo_video(tmp_path / "coffee.h264", data.coffee())
+    video = photo_video(tmp_path / "coffee.h264", data.coffee())  # type: ignore[no-untyped-call]
     detector = {"type": "onnxYolo", "model": str(model), "classNames": str(SHARED / "models" / "coco.names")}
     pipeline = {"defaults": {"streamers": [{"type": "detector", "detector": detector}]}}
     service = served({"/coffee": str(video)}, [{"id": "kitchen", "mount": "/coffee"}], pipeline)
