@@ -99,3 +99,27 @@ def test_pretrained_yolov3_tiny_on_real_photographs(image: str, label: str) -> N
     found = detector.detect(rgb)
     assert found[0].label == label
     assert found[0].confidence > 0.8
+
+
+@pytest.mark.parametrize(("image", "found_person"), [("camera", True), ("coffee", False)])
+def test_pretrained_ssd_person_detector(image: str, found_person: bool) -> None:
+    from vsnative.detectors.ssd import SsdConfig, SsdDetector
+
+    model = SHARED / "models" / "pedestrian-ssdlite-mobilenetv2.onnx"
+    if not model.exists():
+        pytest.skip(f"{model} absent (the shared folder is not beside this checkout)")
+    from skimage import data
+
+    rgb = getattr(data, image)()
+    if rgb.ndim == 2:
+        rgb = np.stack([rgb] * 3, axis=2)
+    detector = SsdDetector(SsdConfig(model=model))
+    detector.load()
+    found = detector.detect(rgb)
+    assert bool(found) == found_person
+    if found_person:
+        assert found[0].label == "person"
+        assert found[0].confidence > 0.9
+        x1, y1, x2, y2 = found[0].box
+        assert 0 <= x1 < x2 <= 1
+        assert 0 <= y1 < y2 <= 1

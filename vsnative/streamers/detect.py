@@ -14,6 +14,7 @@ from vsnative.alerters.base import Alert
 from vsnative.detectors.base import DETECTORS, Detection, Detector
 from vsnative.detectors.motion import MotionConfig, MotionDetector
 from vsnative.detectors.onnx_yolo import OnnxYoloConfig
+from vsnative.detectors.ssd import SsdConfig
 from vsnative.errors import PluginError
 from vsnative.media.decode import FrameDecoder
 from vsnative.media.fanout import Marker, Subscription
@@ -23,7 +24,7 @@ from vsnative.streamers.base import STREAMERS, Streamer, StreamerContext
 log = logging.getLogger(__name__)
 
 # One visible union of every detector config; add new detector configs here.
-DetectorConfig = Annotated[OnnxYoloConfig | MotionConfig, Field(discriminator="type")]
+DetectorConfig = Annotated[OnnxYoloConfig | SsdConfig | MotionConfig, Field(discriminator="type")]
 Point = tuple[float, float]
 
 
