@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 apt_packages=(
   redis-server                             # the control plane's backend (tests use their own key prefix)
+  mosquitto                                # MQTT broker for the mqtt alerter's tests
   ffmpeg                                   # ffprobe/ffmpeg check clips; test media is made with it
   python3-gi gir1.2-gst-rtsp-server-1.0    # the fake IP camera: GStreamer's RTSP server
   gstreamer1.0-rtsp gstreamer1.0-plugins-base gstreamer1.0-plugins-good

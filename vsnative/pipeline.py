@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vsnative.alerters.bus import AlertsConfig
+from vsnative.alerters.mqtt import MqttConfig
 from vsnative.alerters.snapshot import SnapshotConfig
 from vsnative.alerters.webhook import WebhookConfig
 from vsnative.errors import ConfigError
@@ -23,7 +24,7 @@ from vsnative.streamers.recorder import Mp4RecorderConfig
 
 # One visible union per plugin kind; add new plugin configs here.
 StreamerConfig = Annotated[Mp4RecorderConfig | DetectorStreamerConfig, Field(discriminator="type")]
-AlerterConfig = Annotated[SnapshotConfig | WebhookConfig, Field(discriminator="type")]
+AlerterConfig = Annotated[SnapshotConfig | WebhookConfig | MqttConfig, Field(discriminator="type")]
 
 
 class FramersConfig(BaseModel):

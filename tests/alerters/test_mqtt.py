@@ -1,0 +1,111 @@
+"""The mqtt alerter through real Mosquitto brokers: events and retained state, and a broker restart."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from tests.alerters.test_bus import alert
+from tests.support.camera import free_port
+from vsnative.alerters.mqtt import MqttAlerter, MqttConfig
+
+
+class Broker:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.proc = subprocess.Popen(
+            [binary, "-p", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def broker() -> Iterator[Broker]:
+    b = Broker()
+    b.start()
+    yield b
+    b.stop()
+
+
+async def connected(port: int) -> aiomqtt.Client:
+    for _ in range(50):
+        client = aiomqtt.Client("127.0.0.1", port)
+        with contextlib.suppress(aiomqtt.MqttError):
+            await client.__aenter__()
+            return client
+        await asyncio.sleep(0.1)
+    raise AssertionError("broker did not come up")
+
+
+async def receive(client: aiomqtt.Client, count: int, timeout: float = 10) -> list[tuple[str, Any, bool]]:
+    got: list[tuple[str, Any, bool]] = []
+
+    async def collect() -> None:
+        async for message in client.messages:
+            got.append((str(message.topic), json.loads(bytes(message.payload)), message.retain))  # type: ignore[arg-type]
+            if len(got) >= count:
+                return
+
+    await asyncio.wait_for(collect(), timeout)
+    return got
+
+
+@pytest.fixture
+async def alerter(broker: Broker) -> AsyncIterator[MqttAlerter]:
+    a = MqttAlerter(MqttConfig(port=broker.port), None)
+    yield a
+    await a.close()
+
+
+async def test_event_and_retained_state(broker: Broker, alerter: MqttAlerter) -> None:
+    sub = await connected(broker.port)
+    await sub.subscribe("vsnative/cam/#", qos=1)
+    first = alert("person", 1000.0)
+    first.event_id = "e1"
+    await alerter.send(first)
+    got = await receive(sub, 2)
+    await sub.__aexit__(None, None, None)
+    topics = {topic: (payload, retained) for topic, payload, retained in got}
+    assert topics["vsnative/cam/events"][0]["label"] == "person"
+    assert topics["vsnative/cam/events"][0]["eventId"] == "e1"
+    assert topics["vsnative/cam/state"][0]["lastEvent"]["eventId"] == "e1"
+    late = await connected(broker.port)  # a client that connects later still sees the retained state
+    await late.subscribe("vsnative/cam/state", qos=1)
+    ((topic, payload, retained),) = await receive(late, 1)
+    await late.__aexit__(None, None, None)
+    assert retained
+    assert payload["lastEvent"]["label"] == "person"
+
+
+async def test_alerts_survive_a_broker_restart(broker: Broker, alerter: MqttAlerter) -> None:
+    await alerter.send(alert("person", 1000.0))
+    await asyncio.sleep(0.5)
+    assert alerter.published == 1
+    broker.stop()
+    await asyncio.sleep(0.3)
+    await alerter.send(alert("car", 1001.0))  # the broker is down: queued, never raised
+    broker.start()
+    for _ in range(100):  # published counts PUBACKed (QoS 1) messages only
+        if alerter.published >= 2:
+            break
+        await asyncio.sleep(0.1)
+    assert alerter.published == 2
+    assert alerter.dropped == 0

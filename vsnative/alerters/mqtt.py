@@ -1,0 +1,89 @@
+"""`mqtt` alerter: each alert to `<prefix>/<cameraId>/events`, and the camera's last alert as a retained
+`<prefix>/<cameraId>/state`; one connection per camera that reconnects when the broker restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Literal
+
+import aiomqtt
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from vsnative.alerters.base import ALERTERS, Alert, Alerter
+from vsnative.backoff import Backoff
+
+log = logging.getLogger(__name__)
+
+
+class MqttConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["mqtt"] = "mqtt"
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    topicPrefix: str = "vsnative"
+    qos: Literal[0, 1, 2] = 1
+    queueSize: int = Field(100, ge=1)
+
+
+@ALERTERS.register("mqtt")
+class MqttAlerter(Alerter):
+    config_model = MqttConfig
+    config: MqttConfig
+
+    def __init__(self, config: MqttConfig, recordings_dir: object) -> None:
+        super().__init__(config, recordings_dir)
+        self._queue: asyncio.Queue[Alert] = asyncio.Queue(config.queueSize)
+        self._task: asyncio.Task[None] | None = None
+        self.published = 0
+        self.dropped = 0
+
+    async def send(self, alert: Alert) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"mqtt-{alert.camera_id}")
+        if self._queue.full():  # the broker is away for long: keep the newest alerts
+            self._queue.get_nowait()
+            self.dropped += 1
+        self._queue.put_nowait(alert)
+
+    async def _run(self) -> None:
+        backoff = Backoff(0.5, 10.0)
+        cfg = self.config
+        password = cfg.password.get_secret_value() if cfg.password else None
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    cfg.host, cfg.port, username=cfg.username, password=password, timeout=5
+                ) as client:
+                    backoff.reset()
+                    while True:
+                        alert = await self._queue.get()
+                        try:
+                            await self._publish(client, alert)
+                        except aiomqtt.MqttError:
+                            if not self._queue.full():
+                                self._queue.put_nowait(alert)  # send it again once reconnected
+                            raise
+            except aiomqtt.MqttError as exc:
+                delay = backoff.next_delay()
+                log.warning("mqtt %s:%d unreachable (%s); retrying in %.1f s", cfg.host, cfg.port, exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _publish(self, client: aiomqtt.Client, alert: Alert) -> None:
+        base = f"{self.config.topicPrefix}/{alert.camera_id}"
+        payload = orjson.dumps(alert.payload())
+        await client.publish(f"{base}/events", payload, qos=self.config.qos)
+        state = {"cameraId": alert.camera_id, "lastEvent": alert.payload()}
+        await client.publish(f"{base}/state", orjson.dumps(state), qos=self.config.qos, retain=True)
+        self.published += 1
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
