@@ -55,16 +55,16 @@ async def connected(port: int) -> aiomqtt.Client:
     raise AssertionError("broker did not come up")
 
 
-async def receive(client: aiomqtt.Client, count: int, timeout: float = 10) -> list[tuple[str, Any, bool]]:
+async def receive(client: aiomqtt.Client, count: int, wait: float = 10) -> list[tuple[str, Any, bool]]:
     got: list[tuple[str, Any, bool]] = []
 
     async def collect() -> None:
         async for message in client.messages:
-            got.append((str(message.topic), json.loads(bytes(message.payload)), message.retain))  # type: ignore[arg-type]
+            got.append((str(message.topic), json.loads(bytes(message.payload)), message.retain))
             if len(got) >= count:
                 return
 
-    await asyncio.wait_for(collect(), timeout)
+    await asyncio.wait_for(collect(), wait)
     return got
 
 
@@ -89,7 +89,7 @@ async def test_event_and_retained_state(broker: Broker, alerter: MqttAlerter) ->
     assert topics["vsnative/cam/state"][0]["lastEvent"]["eventId"] == "e1"
     late = await connected(broker.port)  # a client that connects later still sees the retained state
     await late.subscribe("vsnative/cam/state", qos=1)
-    ((topic, payload, retained),) = await receive(late, 1)
+    ((_, payload, retained),) = await receive(late, 1)
     await late.__aexit__(None, None, None)
     assert retained
     assert payload["lastEvent"]["label"] == "person"
