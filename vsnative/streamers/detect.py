@@ -80,7 +80,7 @@ class DetectorStreamer(Streamer):
         self.stale = 0  # keyframes skipped because a newer one was waiting
         self.gated = 0  # pictures the motion gate kept from the model
         self.detections = 0
-        self._last_detect = 0.0
+        self._next_detect = 0.0
 
     async def run(self, subscription: Subscription) -> None:
         loop = asyncio.get_running_loop()
@@ -123,10 +123,11 @@ class DetectorStreamer(Streamer):
         if image is None:
             return None
         if self.config.fps is not None:
-            due = self._last_detect + 1.0 / self.config.fps
-            if packet.wallclock < due:
+            interval = 1.0 / self.config.fps
+            if packet.wallclock + 1e-3 < self._next_detect:
                 return None
-            self._last_detect = packet.wallclock
+            # keep the cadence (no drift), but never try to catch up on pictures already gone
+            self._next_detect = max(self._next_detect + interval, packet.wallclock + interval / 2)
         if self.gate is not None and not self.gate.detect(image):
             self.gated += 1
             return None
