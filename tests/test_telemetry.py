@@ -91,3 +91,22 @@ async def test_span_for_reconnect(env: AgentEnv) -> None:
     assert reconnects[0].attributes is not None
     assert reconnects[0].attributes["failure"] == "unreachable"
     assert reconnects[0].attributes["camera.id"] == "gone"
+
+
+async def test_spans_for_detection_and_alert(env: AgentEnv) -> None:
+    from vsnative.streamers.detect import DetectorStreamerConfig
+
+    # the synthetic camera's pattern moves: a motion detector on it raises alerts
+    pipeline = CameraPipeline(
+        framers=FramersConfig(random=SyntheticFramerConfig(width=160, height=120, fps=10, gopSeconds=0.5)),
+        streamers=[DetectorStreamerConfig.model_validate({"detector": {"type": "motion"}, "fps": 5})],
+    )
+    agent = Agent(Camera(id="mov", framerType="random"), pipeline, env)
+    EXPORTER.clear()
+    await run_for(agent, 2.5)
+    names = [s.name for s in EXPORTER.get_finished_spans()]
+    assert names.count("detection") >= 5
+    assert "alert" in names
+    alert = next(s for s in EXPORTER.get_finished_spans() if s.name == "alert")
+    assert alert.attributes is not None
+    assert alert.attributes["label"] == "motion"

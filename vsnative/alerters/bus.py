@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vsnative import telemetry
 from vsnative.alerters.base import Alert, Alerter
 from vsnative.alerters.snapshot import SnapshotAlerter
 from vsnative.events import Event, EventStore
@@ -62,6 +63,15 @@ class AlertBus:
                     await alerter.close()
 
     async def _deliver(self, alert: Alert) -> None:
+        attributes: telemetry.Attributes = {
+            "camera.id": alert.camera_id,
+            "label": alert.detection.label,
+            "confidence": round(alert.detection.confidence, 4),
+        }
+        with telemetry.span("alert", attributes):
+            await self._deliver_now(alert)
+
+    async def _deliver_now(self, alert: Alert) -> None:
         alert.event_id = EventStore.new_id()
         alert.links = {
             "snapshotUrl": f"/api/events/{alert.event_id}/snapshot.jpg",

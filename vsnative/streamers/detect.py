@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from vsnative import telemetry
 from vsnative.alerters.base import Alert
 from vsnative.detectors.base import DETECTORS, Detection, Detector
 from vsnative.detectors.motion import MotionConfig, MotionDetector
@@ -101,7 +102,8 @@ class DetectorStreamer(Streamer):
                 if not packet.keyframe:
                     continue
                 packet = self._newest_keyframe(subscription, packet)
-            found = await loop.run_in_executor(pool, self._process, packet, keyframes_only)
+            with telemetry.span("detection", {"camera.id": self.context.camera.id}):
+                found = await loop.run_in_executor(pool, self._process, packet, keyframes_only)
             if found is not None:
                 self._alert(packet, *found)
 
