@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import faulthandler
+import io as io_module
 import logging
 import os
 import signal
@@ -37,6 +38,8 @@ from vsnative.recordings import sweep
 from vsnative.settings import Settings
 
 log = logging.getLogger(__name__)
+SHUTDOWN_SECONDS = 20  # agents get 10 s to close their clips, then are cancelled
+SHUTDOWN_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, *BACKEND_ERRORS)
 
 
 @dataclass
@@ -176,18 +179,33 @@ async def run(
         await stop.wait()
         log.info("shutting down: stopping %d agents", len(pool.agents))
     finally:
+        # Every step is bounded: a shutdown that hangs would keep a dead pod's cameras owned. As a last
+        # resort faulthandler prints every thread's stack and exits, so a hang is never silent.
+        faulthandler.dump_traceback_later(SHUTDOWN_SECONDS + 15, exit=True)
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if runner is not None:
-            await runner.cleanup()
-        if backend.close is not None:
-            await backend.close()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_SECONDS)
+            for task in pending:
+                buffer = io_module.StringIO()
+                task.print_stack(file=buffer)
+                stack = buffer.getvalue()
+                log.error(
+                    "shutdown: %s still running after %d s at\n%s", task.get_name(), SHUTDOWN_SECONDS, stack
+                )
+        for name, step in (
+            ("http", runner.cleanup() if runner else None),
+            ("backend", backend.close() if backend.close else None),
+        ):
+            if step is not None:
+                try:
+                    await asyncio.wait_for(step, 5)
+                except SHUTDOWN_ERRORS as exc:
+                    log.error("shutdown: closing %s failed: %r", name, exc)
         demux.shutdown(wait=False, cancel_futures=True)
         detect.shutdown(wait=True, cancel_futures=True)
         io.shutdown(wait=True)
         if events is not None:
             events.close()
+        faulthandler.cancel_dump_traceback_later()
         log.info("vsnative stopped")

@@ -74,7 +74,7 @@ class Service:
                 sys.executable,
                 "-m",
                 "vsnative",
-                "serve",
+                self.command,
                 "--settings-dir",
                 str(self.settings_dir),
                 "--recordings-dir",
