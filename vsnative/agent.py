@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +28,10 @@ from vsnative.media.fanout import FanOut
 from vsnative.media.packets import EncodedPacket
 from vsnative.models import Camera
 from vsnative.pipeline import CameraPipeline
-from vsnative.streamers.base import STREAMERS, Streamer, StreamerContext
+from vsnative.streamers.base import STREAMERS, Streamer, StreamerContext, ThreadedStreamer
 
 log = logging.getLogger(__name__)
+THREAD_EXIT_SECONDS = 10.0  # a framer thread notices a stop within its read timeout
 
 
 class AgentState(enum.StrEnum):
@@ -78,6 +79,7 @@ class AgentEnv:
     heartbeat_seconds: float = 30.0
     heartbeat: HeartbeatSink | None = None
     detect_executor: Executor | None = None  # decoding and inference for detector streamers
+    mux_executor: Executor | None = None  # the one thread that writes every camera's clips
     events: EventStore | None = None
     backoff_initial: float = 1.0
     backoff_cap: float = 30.0
@@ -116,11 +118,19 @@ class Agent:
         alerters = [ALERTERS.get(cfg.type)(cfg, env.recordings_dir) for cfg in pipeline.alerters]
         self.alerts = AlertBus(pipeline.alerts, alerters, env.events)
         self.context = StreamerContext(
-            camera, env.recordings_dir, env.io_executor, self.counters, env.detect_executor, self.alerts
+            camera,
+            env.recordings_dir,
+            env.io_executor,
+            self.counters,
+            detect_executor=env.detect_executor,
+            mux_executor=env.mux_executor,
+            alerts=self.alerts,
         )
+        self._pump: Future[None] | None = None
         self.streamers: list[Streamer] = [
             STREAMERS.get(cfg.type)(cfg, self.context) for cfg in pipeline.streamers
         ]
+        self._threaded = [s for s in self.streamers if isinstance(s, ThreadedStreamer)]
 
     # --- health ----------------------------------------------------------------------------------
     @property
@@ -138,6 +148,11 @@ class Agent:
             return 0.0
         return time.monotonic() - (self.last_packet_at or self._started_mono)
 
+    @property
+    def drops(self) -> int:
+        """Packets lost by slow streamers (fan-out subscribers and thread-fed streamers together)."""
+        return self.fanout.dropped + sum(s.dropped for s in self._threaded)
+
     def snapshot(self) -> dict[str, Any]:
         """State and counters for the API (no credentials)."""
         return {
@@ -153,7 +168,7 @@ class Agent:
             "uptime": int(time.time() - self.started_at),
             "video": self.video,
             "streamers": [s.config.type for s in self.streamers],
-            "counters": {**self.counters.as_dict(), "drops": self.fanout.dropped},
+            "counters": {**self.counters.as_dict(), "drops": self.drops},
         }
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -167,7 +182,12 @@ class Agent:
         alerts = asyncio.create_task(self.alerts.run(), name=f"alerts-{self.camera.id}")
         try:
             async with asyncio.TaskGroup() as tg:
+                loop = asyncio.get_running_loop()
+                for threaded in self._threaded:
+                    threaded.attach(loop)
                 for streamer in self.streamers:
+                    if isinstance(streamer, ThreadedStreamer):
+                        continue  # fed by the framer thread itself
                     name = type(streamer).__name__
                     sub = self.fanout.subscribe(name, streamer.queue_packets, streamer.wake_after)
                     tg.create_task(streamer.run(sub))
@@ -201,7 +221,11 @@ class Agent:
                 try:
                     with telemetry.span("agent.start", {"camera.id": self.camera.id, "session": session_no}):
                         session = await loop.run_in_executor(self.env.demux_executor, framer.open, session_no)
-                    await self._stream(loop, session, framer.stall_seconds)
+                    try:
+                        await self._stream(loop, session, framer.stall_seconds)
+                    finally:
+                        for streamer in self._threaded:  # the framer thread is done with them
+                            streamer.end_session()
                     return  # stopped on request
                 except StreamError as exc:
                     error = exc
@@ -229,6 +253,10 @@ class Agent:
                     await asyncio.wait_for(self._stopping.wait(), delay)
         finally:
             self._thread_stop.set()
+            if self._pump is not None and not self._pump.done():  # cancelled: let the thread see the stop
+                await asyncio.wait({asyncio.wrap_future(self._pump)}, timeout=THREAD_EXIT_SECONDS)
+            for streamer in self._threaded:
+                await streamer.finish()
             self.fanout.close()  # only the producer ends the stream
 
     async def _stream(
@@ -240,8 +268,25 @@ class Agent:
         if self._stopping.is_set():
             self._thread_stop.set()
 
+        counters, threaded, fanout = self.counters, self._threaded, self.fanout
+        first = True
+
         def deliver(packet: EncodedPacket) -> None:
-            loop.call_soon_threadsafe(self._on_packet, packet)
+            """In the framer thread. Counters are written by this thread only; the event loop is woken
+            only for loop-side subscribers (detector, viewers), not for each packet of a recording."""
+            nonlocal first
+            counters.packets += 1
+            counters.bytes += len(packet.data)
+            if packet.keyframe and packet.is_video:
+                counters.keyframes += 1
+            self.last_packet_at = time.monotonic()
+            for streamer in threaded:
+                streamer.offer(packet)
+            if first:
+                first = False
+                loop.call_soon_threadsafe(self._running)
+            if fanout.subscribers:
+                loop.call_soon_threadsafe(fanout.publish, packet)
 
         def run() -> None:
             try:
@@ -249,20 +294,14 @@ class Agent:
             finally:
                 session.close()
 
-        await loop.run_in_executor(self.env.demux_executor, run)
+        self._pump = self.env.demux_executor.submit(run)
+        await asyncio.wrap_future(self._pump)
 
-    def _on_packet(self, packet: EncodedPacket) -> None:
-        counters = self.counters
-        counters.packets += 1
-        counters.bytes += len(packet.data)
-        if packet.keyframe and packet.is_video:
-            counters.keyframes += 1
-        self.last_packet_at = time.monotonic()
+    def _running(self) -> None:
         if self.state != AgentState.RUNNING:
             self.state = AgentState.RUNNING
             self.failure = None
             log.info("camera %s: streaming %s", self.camera.id, self.video)
-        self.fanout.publish(packet)
 
     async def _heartbeat_loop(self) -> None:
         first = True  # the first beat, at start, records agentId and startupTime at once

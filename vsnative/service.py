@@ -132,10 +132,14 @@ async def run(
         max_workers=max(1, (os.cpu_count() or 2) // 2), thread_name_prefix="vsn-detect"
     )
     events = EventStore(settings.recordings_dir / "events.db") if roles.manager or roles.api else None
+    # every camera's clips are written by one thread: fewer threads taking turns on the GIL (PyAV releases
+    # it around each muxed packet) costs less CPU than a pool; the fan-out queues absorb a slow disk
+    mux = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vsn-mux")
     env = AgentEnv(
         recordings_dir=settings.recordings_dir,
         demux_executor=demux,
         io_executor=io,
+        mux_executor=mux,
         detect_executor=detect,
         events=events,
         heartbeat_seconds=settings.heartbeat_seconds,
@@ -204,6 +208,7 @@ async def run(
                     log.error("shutdown: closing %s failed: %r", name, exc)
         demux.shutdown(wait=False, cancel_futures=True)
         detect.shutdown(wait=True, cancel_futures=True)
+        mux.shutdown(wait=True)
         io.shutdown(wait=True)
         if events is not None:
             events.close()

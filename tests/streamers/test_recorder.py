@@ -7,13 +7,14 @@ import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 
 from tests.support.media import decode_errors, probe, video_packets
 from tests.support.packets import h264_packets, shifted
 from vsnative.counters import AgentCounters
-from vsnative.media.fanout import GAP, FanOut, Item
+from vsnative.media.fanout import GAP, Item
 from vsnative.media.packets import StreamInfo
 from vsnative.models import Camera
 from vsnative.streamers.base import StreamerContext
@@ -34,16 +35,16 @@ def recorder(tmp_path: Path, executor: ThreadPoolExecutor, **config: float) -> M
 
 
 async def record(rec: Mp4Recorder, items: list[Item]) -> list[dict[str, object]]:
-    fanout = FanOut(default_maxsize=10_000)
-    sub = fanout.subscribe("rec", 10_000)
-    task = asyncio.create_task(rec.run(sub))
+    """Feed items as the framer thread would (a GAP is what an overflow leaves), then finish."""
+    rec.attach(asyncio.get_running_loop())
     for item in items:
-        if item is GAP:
-            sub._queue.append(GAP)  # what an overflow leaves in the queue
+        if item is GAP:  # what an overflow of the recorder's queue leaves
+            rec._inbox._queue.append(GAP)
+            rec._inbox._need_keyframe = True
         else:
-            fanout.publish(item)
-    fanout.close()
-    await asyncio.wait_for(task, 30)
+            rec.offer(item)
+    await rec.finish()
+    await asyncio.sleep(0)  # clip events are posted to the loop
     index = [
         json.loads(line)
         for f in sorted(rec.context.recordings_dir.glob("cam/*/index.jsonl"))
@@ -105,17 +106,31 @@ async def test_timestamp_jump_closes_clip(tmp_path: Path, executor: ThreadPoolEx
     assert index[1]["start"] - index[0]["start"] == pytest.approx(4.0)  # type: ignore[operator]
 
 
-async def test_cancel_closes_the_open_clip(tmp_path: Path, executor: ThreadPoolExecutor) -> None:
+async def test_finish_closes_the_open_clip(tmp_path: Path, executor: ThreadPoolExecutor) -> None:
     rec = recorder(tmp_path, executor)
-    fanout = FanOut()
-    task = asyncio.create_task(rec.run(fanout.subscribe("rec", 1000)))
+    rec.attach(asyncio.get_running_loop())
     for packet in PACKETS[:40]:
-        fanout.publish(packet)
-    await asyncio.sleep(0.5)
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+        rec.offer(packet)
+    await rec.finish()
     files = clip_files(tmp_path)
     assert len(files) == 1
     assert not list(tmp_path.rglob("*.part"))
     assert len(video_packets(files[0])) == 40
     assert decode_errors(files[0]) == ""
+    assert rec.context.counters.clips == 1
+
+
+async def test_overflow_drops_backlog_and_leaves_a_gap_between_clips(
+    tmp_path: Path, executor: ThreadPoolExecutor
+) -> None:
+    ctx = StreamerContext(Camera(id="cam"), tmp_path, executor, AgentCounters())
+    rec = Mp4Recorder(Mp4RecorderConfig(queuePackets=16, clipSeconds=5), ctx)
+    rec.attach(asyncio.get_running_loop())
+    rec._batch_started = 1e12  # never flush by time: the inbox must overflow
+    with patch("vsnative.streamers.recorder.BATCH_PACKETS", 10_000):
+        for packet in PACKETS[:100]:
+            rec.offer(packet)
+    assert rec.dropped > 0
+    await rec.finish()
+    for f in clip_files(tmp_path):
+        assert decode_errors(f) == ""

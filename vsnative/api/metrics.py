@@ -37,7 +37,7 @@ async def metrics(request: web.Request) -> web.Response:
             f"# TYPE vsnative_camera_{name}_total counter",
         ]
         for agent in agents:
-            value = agent.fanout.dropped if name == "drops" else getattr(agent.counters, name)
+            value = agent.drops if name == "drops" else getattr(agent.counters, name)
             lines.append(f'vsnative_camera_{name}_total{{camera="{_label(agent.camera.id)}"}} {value}')
     lines += [
         "# HELP vsnative_camera_last_clip_age_seconds seconds since the last clip ended",

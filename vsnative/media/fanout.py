@@ -24,37 +24,24 @@ GAP: Final = Marker.GAP
 Item = EncodedPacket | Marker
 
 
-class Subscription:
-    """A subscriber's view of the fan-out: `async for` over it ends when the producer closes.
+class PacketQueue:
+    """A bounded queue with the fan-out's loss rules: it starts at a video keyframe; on overflow it loses
+    its backlog, holds one GAP marker and resumes at the next keyframe (losses counted in `dropped`)."""
 
-    `wake_after` lets a subscriber that works in batches (the recorder) be woken only once that many
-    items are queued (or a gap, the end of the stream, or its own `batch()` deadline): one task switch per
-    batch instead of one per packet.
-    """
-
-    def __init__(self, fanout: FanOut, name: str, maxsize: int, wake_after: int = 1) -> None:
-        self.name = name
+    def __init__(self, maxsize: int) -> None:
         self.maxsize = maxsize
-        self.wake_after = max(1, min(wake_after, maxsize))
-        self.dropped = 0  # packets discarded because this subscriber was too slow
+        self.dropped = 0  # packets discarded because the consumer was too slow
         self.gaps = 0
-        self._fanout = fanout
         self._queue: collections.deque[Item] = collections.deque()
-        self._waiter: asyncio.Future[None] | None = None
         self._need_keyframe = True
-        self._closed = False
 
-    def _wake(self) -> None:
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def _offer(self, packet: EncodedPacket) -> None:
+    def _offer(self, packet: EncodedPacket) -> bool:
+        """Queue a packet by the rules above; True when the queue changed."""
         if self._need_keyframe:
             if not (packet.keyframe and packet.is_video):
                 if self.gaps:  # lost after an overflow (joining mid-GOP is not a loss)
                     self.dropped += 1
-                return
+                return False
             self._need_keyframe = False
         queue = self._queue
         if len(queue) >= self.maxsize:
@@ -63,11 +50,49 @@ class Subscription:
             queue.clear()
             queue.append(GAP)
             self._need_keyframe = True
-            self._wake()
-            return
+            return True
         queue.append(packet)
-        if self._waiter is not None and len(queue) >= self.wake_after:
+        return True
+
+    def drain(self) -> list[Item]:
+        items = list(self._queue)
+        self._queue.clear()
+        return items
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+
+class Subscription(PacketQueue):
+    """A subscriber's view of the fan-out: `async for` over it ends when the producer closes.
+
+    `wake_after` lets a subscriber that works in batches be woken only once that many items are queued
+    (or a gap, the end of the stream, or its own `batch()` deadline): one task switch per batch.
+    """
+
+    def __init__(self, fanout: FanOut, name: str, maxsize: int, wake_after: int = 1) -> None:
+        super().__init__(maxsize)
+        self.name = name
+        self.wake_after = max(1, min(wake_after, maxsize))
+        self._fanout = fanout
+        self._waiter: asyncio.Future[None] | None = None
+        self._closed = False
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _offer(self, packet: EncodedPacket) -> bool:
+        gaps = self.gaps
+        changed = super()._offer(packet)
+        if (
+            changed
+            and self._waiter is not None
+            and (self.gaps != gaps or len(self._queue) >= self.wake_after)
+        ):
             self._wake()
+        return changed
 
     def _end(self) -> None:
         self._closed = True

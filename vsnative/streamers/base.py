@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -15,6 +16,7 @@ from vsnative.alerters.bus import AlertBus
 from vsnative.counters import AgentCounters
 from vsnative.media.clip import ClipInfo
 from vsnative.media.fanout import Subscription
+from vsnative.media.packets import EncodedPacket
 from vsnative.models import Camera
 from vsnative.registry import Registry
 
@@ -28,6 +30,7 @@ class StreamerContext:
     io_executor: Executor
     counters: AgentCounters
     detect_executor: Executor | None = None  # the bounded pool for decoding and inference
+    mux_executor: Executor | None = None  # the one thread that writes every camera's clips
     alerts: AlertBus | None = None
     clip_listeners: list[Callable[[str, ClipInfo], None]] = field(default_factory=list)
 
@@ -46,6 +49,32 @@ class Streamer(ABC):
     @abstractmethod
     async def run(self, subscription: Subscription) -> None:
         """Consume until the subscription ends; release everything on the way out (also when cancelled)."""
+
+
+class ThreadedStreamer(Streamer):
+    """A streamer fed inside the framer's own thread, with no event-loop hop per packet (the recorder:
+    measured 0.33 vs 0.42 CPU-s per stream-minute at 32 cameras). `offer` must be quick and never block."""
+
+    dropped = 0  # packets this streamer lost to its own bounded queue
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Called on the loop before any packet: where to post results."""
+        self.loop = loop
+
+    @abstractmethod
+    def offer(self, packet: EncodedPacket) -> None:
+        """One packet, in the framer's thread."""
+
+    @abstractmethod
+    def end_session(self) -> None:
+        """The framer's thread has ended a session (on the loop): flush what waits, close what is open."""
+
+    @abstractmethod
+    async def finish(self) -> None:
+        """The stream is over: flush, close and wait until everything is on disk."""
+
+    async def run(self, subscription: Subscription) -> None:
+        raise TypeError(f"{type(self).__name__} is fed by the framer thread, not by a subscription")
 
 
 STREAMERS: Registry[Streamer] = Registry("streamer")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Literal
 
@@ -11,10 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vsnative import telemetry
 from vsnative.media.clip import ClipInfo, ClipWriter
-from vsnative.media.fanout import Item, Marker, Subscription
+from vsnative.media.fanout import Item, Marker, PacketQueue
 from vsnative.media.packets import EncodedPacket, StreamInfo
 from vsnative.recordings import append_index, clip_path
-from vsnative.streamers.base import STREAMERS, Streamer, StreamerContext
+from vsnative.streamers.base import STREAMERS, StreamerContext, ThreadedStreamer
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +45,8 @@ class _Anchor:
         return self.wallclock + packet.seconds(packet.dts - self.dts)
 
 
-BATCH_PACKETS = 64  # packets handed to the writer thread at once
-BATCH_SECONDS = 1.0  # ...or after this long
+BATCH_PACKETS = 64  # packets handed to the mux thread at once
+BATCH_SECONDS = 1.0  # ...or after this long (the open fragment is only written at the next keyframe anyway)
 
 Op = (
     tuple[Literal["open"], EncodedPacket, float]
@@ -53,7 +56,7 @@ Op = (
 
 
 @STREAMERS.register("mp4Recorder")
-class Mp4Recorder(Streamer):
+class Mp4Recorder(ThreadedStreamer):
     """Clip rules: a new clip starts at the first keyframe at or after `clipSeconds`; a reconnect, a dropped
     backlog or a timestamp jump closes the clip, so a gap is always between clips, never inside one."""
 
@@ -62,8 +65,12 @@ class Mp4Recorder(Streamer):
 
     def __init__(self, config: Mp4RecorderConfig, context: StreamerContext) -> None:
         super().__init__(config, context)
-        self.queue_packets = config.queuePackets
-        self.wake_after = min(BATCH_PACKETS, config.queuePackets // 2)
+        self._inbox = PacketQueue(config.queuePackets)
+        self._batch_started = 0.0
+        self._last: Future[None] | None = None
+        self._lock = threading.Lock()
+        self._todo: collections.deque[tuple[list[Item], bool]] = collections.deque()
+        self._draining = False
         self._writer: ClipWriter | None = None
         self._open = False  # decision-side view of whether a clip is open
         self._clip_info: StreamInfo | None = None
@@ -156,24 +163,57 @@ class Mp4Recorder(Streamer):
         append_index(clip)
         return clip
 
-    async def run(self, subscription: Subscription) -> None:
-        loop = asyncio.get_running_loop()
-        executor = self.context.io_executor
-        pending: list[Op] = []
-        try:
-            # Woken once per batch (BATCH_PACKETS queued, or BATCH_SECONDS passed): a task switch and a
-            # thread hop per packet would cost more CPU than the muxing itself.
-            while (items := await subscription.batch(BATCH_SECONDS)) is not None:
-                for item in items:
-                    pending += self.plan(item)
-                if pending:
-                    ops, pending = pending, []
-                    self._publish(await loop.run_in_executor(executor, self._apply, ops))
-        finally:
-            pending += self._cut()
-            if pending or self._writer is not None:
-                final: list[Op] = [*pending, ("close",)]
-                self._publish(await asyncio.shield(loop.run_in_executor(executor, self._apply, final)))
+    # --- feeding (framer thread) and flushing (event loop) ------------------------------------------
+    def offer(self, packet: EncodedPacket) -> None:
+        """Queue a packet; hand a batch to the mux thread every BATCH_PACKETS or BATCH_SECONDS."""
+        inbox = self._inbox
+        if not inbox._offer(packet):
+            return
+        self.dropped = inbox.dropped
+        if not self._batch_started:
+            self._batch_started = packet.wallclock
+        if len(inbox) >= BATCH_PACKETS or packet.wallclock - self._batch_started >= BATCH_SECONDS:
+            self._submit(inbox.drain(), cut=False)
+
+    def end_session(self) -> None:
+        self._submit(self._inbox.drain(), cut=True)
+
+    async def finish(self) -> None:
+        self.end_session()
+        if self._last is not None:
+            await asyncio.shield(asyncio.wrap_future(self._last))
+
+    def _submit(self, items: list[Item], cut: bool) -> None:
+        """Queue a batch; batches of one recorder are written one after the other, in order, whatever
+        the executor (one job drains them all while it finds more)."""
+        self._batch_started = 0.0
+        if not (items or cut):
+            return
+        with self._lock:
+            self._todo.append((items, cut))
+            if self._draining:
+                return
+            self._draining = True
+        executor = self.context.mux_executor or self.context.io_executor
+        self._last = executor.submit(self._drain)
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._todo:
+                    self._draining = False
+                    return
+                items, cut = self._todo.popleft()
+            self._write_batch(items, cut)
+
+    def _write_batch(self, items: list[Item], cut: bool) -> None:
+        """Plan and write one batch (the mux thread: one at a time, in order)."""
+        ops = [op for item in items for op in self.plan(item)]
+        if cut:
+            ops += self._cut()
+        closed = self._apply(ops)
+        if closed:
+            self.loop.call_soon_threadsafe(self._publish, closed)
 
     def _publish(self, clips: list[ClipInfo]) -> None:
         for clip in clips:
