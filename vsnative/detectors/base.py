@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel
 
+from vsnative.errors import PluginError
 from vsnative.registry import Registry
 
 
@@ -41,6 +43,24 @@ class Detector(ABC):
     @abstractmethod
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Detections in an RGB uint8 HxWx3 picture (blocking)."""
+
+
+def onnx_session(kind: str, path: Path, threads: int) -> Any:
+    """An onnxruntime CPU session for a model file, or PluginError with a clear reason.
+
+    onnxruntime is imported here, when a configured detector is built, not when vsnative starts."""
+    import onnxruntime as ort
+
+    if not path.is_file():
+        raise PluginError(f"{kind}: model file {path} not found")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise PluginError(f"{kind}: cannot load {path}: {exc}") from exc
 
 
 DETECTORS: Registry[Detector] = Registry("detector")

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from vsnative.detectors.base import DETECTORS, Detection, Detector
+from vsnative.detectors.base import DETECTORS, Detection, Detector, onnx_session
 from vsnative.errors import PluginError
 
 log = logging.getLogger(__name__)
@@ -92,19 +92,8 @@ class OnnxYolo(Detector):
         self.names: list[str] = []
 
     def load(self) -> None:
-        import onnxruntime as ort  # heavy: imported when a configured detector is built
-
         path = self.config.model
-        if not path.is_file():
-            raise PluginError(f"onnxYolo: model file {path} not found")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.config.threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise PluginError(f"onnxYolo: cannot load {path}: {exc}") from exc
+        self.session = onnx_session("onnxYolo", path, self.config.threads)
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
             raise PluginError(f"onnxYolo: {path.name} must take one NCHW image input")

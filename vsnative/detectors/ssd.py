@@ -11,7 +11,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from vsnative.detectors.base import DETECTORS, Detection, Detector
+from vsnative.detectors.base import DETECTORS, Detection, Detector, onnx_session
 from vsnative.errors import PluginError
 
 OUTPUTS = ("num_detections", "detection_boxes", "detection_scores", "detection_classes")
@@ -40,18 +40,8 @@ class SsdDetector(Detector):
         self.names: dict[str, str] = {}
 
     def load(self) -> None:
-        import onnxruntime as ort
-
         path = self.config.model
-        if not path.is_file():
-            raise PluginError(f"ssdPerson: model file {path} not found")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.config.threads
-        options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise PluginError(f"ssdPerson: cannot load {path}: {exc}") from exc
+        self.session = onnx_session("ssdPerson", path, self.config.threads)
         outputs = [o.name for o in self.session.get_outputs()]
         for wanted in OUTPUTS:  # TF exports name them `detection_boxes:0`...
             match = next((o for o in outputs if o.split(":")[0] == wanted), None)
