@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ import pytest
 
 from tests.conftest import SHARED
 from tests.support.camera import FakeCamera
-from tests.support.media import FFMPEG, decode_errors
+from tests.support.media import decode_errors, ffmpeg
 from tests.support.onnx_models import red_square_model
 from tests.support.service import Service, write_settings
 
@@ -31,12 +30,8 @@ def red_square_video(path: Path, seconds: int = 8) -> Path:
         f"color=c=0x788c78:s={W}x{H}:r=25:d={seconds}[bg];color=c=0xEB191E:s={SIDE}x{SIDE}:r=25:d={seconds}[sq];"
         f"[bg][sq]overlay=x='mod(t*60\\,{W - SIDE})':y={Y}"
     )
-    subprocess.run(
+    ffmpeg(
         [
-            FFMPEG,
-            "-v",
-            "error",
-            "-y",
             "-f",
             "lavfi",
             "-i",
@@ -58,9 +53,7 @@ def red_square_video(path: Path, seconds: int = 8) -> Path:
             "-f",
             "h264",
             str(path),
-        ],
-        check=True,
-        timeout=120,
+        ]
     )
     return path
 
@@ -68,12 +61,8 @@ def red_square_video(path: Path, seconds: int = 8) -> Path:
 def photo_video(path: Path, rgb: np.ndarray, seconds: int = 4) -> Path:
     h, w = rgb.shape[:2]
     frames = np.ascontiguousarray(rgb[: h - h % 2, : w - w % 2]).tobytes() * (25 * seconds)
-    subprocess.run(
+    ffmpeg(
         [
-            FFMPEG,
-            "-v",
-            "error",
-            "-y",
             "-f",
             "rawvideo",
             "-pix_fmt",
@@ -100,9 +89,7 @@ def photo_video(path: Path, rgb: np.ndarray, seconds: int = 4) -> Path:
             "h264",
             str(path),
         ],
-        input=frames,
-        check=True,
-        timeout=120,
+        frames,
     )
     return path
 

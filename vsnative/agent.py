@@ -189,7 +189,7 @@ class Agent:
                     if isinstance(streamer, ThreadedStreamer):
                         continue  # fed by the framer thread itself
                     name = type(streamer).__name__
-                    sub = self.fanout.subscribe(name, streamer.queue_packets, streamer.wake_after)
+                    sub = self.fanout.subscribe(name, streamer.queue_packets)
                     tg.create_task(streamer.run(sub))
                 tg.create_task(self._framer_loop())
                 tg.create_task(self._heartbeat_loop())

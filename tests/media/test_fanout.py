@@ -67,28 +67,3 @@ async def test_waiting_subscriber_wakes_on_publish_and_on_close() -> None:
     assert await asyncio.wait_for(ender, 1) is None
     late = fanout.subscribe("late")
     assert await asyncio.wait_for(late.get(), 1) is None
-
-
-async def test_batch_subscriber_is_woken_once_per_batch() -> None:
-    fanout = FanOut()
-    sub = fanout.subscribe("batch", maxsize=100, wake_after=10)
-    waiter = asyncio.create_task(sub.batch(max_wait=30))
-    await asyncio.sleep(0)
-    for packet in PACKETS[:9]:
-        fanout.publish(packet)
-    await asyncio.sleep(0.01)
-    assert not waiter.done()  # nine queued: not worth a wake-up yet
-    fanout.publish(PACKETS[9])
-    assert await asyncio.wait_for(waiter, 1) == PACKETS[:10]
-
-
-async def test_batch_returns_what_waited_after_max_wait_and_none_at_end() -> None:
-    fanout = FanOut()
-    sub = fanout.subscribe("batch", maxsize=100, wake_after=50)
-    fanout.publish(PACKETS[0])
-    assert await asyncio.wait_for(sub.batch(max_wait=0.05), 1) == [PACKETS[0]]
-    assert await asyncio.wait_for(sub.batch(max_wait=0.05), 1) == []
-    fanout.publish(PACKETS[1])
-    fanout.close()
-    assert await sub.batch(max_wait=5) == [PACKETS[1]]
-    assert await sub.batch(max_wait=5) is None

@@ -3,7 +3,6 @@ motion gate that keeps the model idle while nothing moves."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
@@ -12,7 +11,7 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.support.media import FFMPEG
+from tests.support.media import ffmpeg
 from tests.support.onnx_models import red_square_model
 from tests.test_e2e_detect import red_square_video
 from vsnative.counters import AgentCounters
@@ -34,12 +33,8 @@ def packets(path: Path) -> list[EncodedPacket]:
 
 
 def still_video(path: Path) -> Path:
-    subprocess.run(
+    ffmpeg(
         [
-            FFMPEG,
-            "-v",
-            "error",
-            "-y",
             "-f",
             "lavfi",
             "-i",
@@ -55,9 +50,7 @@ def still_video(path: Path) -> Path:
             "-f",
             "h264",
             str(path),
-        ],
-        check=True,
-        timeout=60,
+        ]
     )
     return path
 

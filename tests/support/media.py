@@ -20,8 +20,9 @@ class Media:
     aac: Path
 
 
-def _run(args: list[str]) -> None:
-    subprocess.run([FFMPEG, "-v", "error", "-y", *args], check=True, timeout=300)
+def ffmpeg(args: list[str], data: bytes | None = None) -> None:
+    """Run Debian's ffmpeg quietly (overwriting outputs), optionally feeding `data` on stdin."""
+    subprocess.run([FFMPEG, "-v", "error", "-y", *args], input=data, check=True, timeout=300)
 
 
 def make_media(folder: Path, seconds: int = 10) -> Media:
@@ -29,7 +30,7 @@ def make_media(folder: Path, seconds: int = 10) -> Media:
     gop = ["-g", "50", "-keyint_min", "50", "-sc_threshold", "0", "-bf", "0"]
     media = Media(folder / "720.h264", folder / "1080.h264", folder / "720.h265", folder / "tone.aac")
     if not media.h264_720.exists():
-        _run(
+        ffmpeg(
             [
                 "-f",
                 "lavfi",
@@ -52,7 +53,7 @@ def make_media(folder: Path, seconds: int = 10) -> Media:
             ]
         )
     if not media.h264_1080.exists():
-        _run(
+        ffmpeg(
             [
                 "-f",
                 "lavfi",
@@ -75,7 +76,7 @@ def make_media(folder: Path, seconds: int = 10) -> Media:
             ]
         )
     if not media.h265_720.exists():
-        _run(
+        ffmpeg(
             [
                 "-f",
                 "lavfi",
@@ -97,7 +98,7 @@ def make_media(folder: Path, seconds: int = 10) -> Media:
             ]
         )
     if not media.aac.exists():
-        _run(
+        ffmpeg(
             [
                 "-f",
                 "lavfi",

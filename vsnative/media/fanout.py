@@ -64,16 +64,11 @@ class PacketQueue:
 
 
 class Subscription(PacketQueue):
-    """A subscriber's view of the fan-out: `async for` over it ends when the producer closes.
+    """A subscriber's view of the fan-out: `async for` over it ends when the producer closes."""
 
-    `wake_after` lets a subscriber that works in batches be woken only once that many items are queued
-    (or a gap, the end of the stream, or its own `batch()` deadline): one task switch per batch.
-    """
-
-    def __init__(self, fanout: FanOut, name: str, maxsize: int, wake_after: int = 1) -> None:
+    def __init__(self, fanout: FanOut, name: str, maxsize: int) -> None:
         super().__init__(maxsize)
         self.name = name
-        self.wake_after = max(1, min(wake_after, maxsize))
         self._fanout = fanout
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
@@ -84,13 +79,8 @@ class Subscription(PacketQueue):
             waiter.set_result(None)
 
     def _offer(self, packet: EncodedPacket) -> bool:
-        gaps = self.gaps
         changed = super()._offer(packet)
-        if (
-            changed
-            and self._waiter is not None
-            and (self.gaps != gaps or len(self._queue) >= self.wake_after)
-        ):
+        if changed:
             self._wake()
         return changed
 
@@ -113,20 +103,6 @@ class Subscription(PacketQueue):
                 return None
             await self._wait()
         return self._queue.popleft()
-
-    async def batch(self, max_wait: float) -> list[Item] | None:
-        """Everything queued once `wake_after` items are (or `max_wait` s passed); None at the end."""
-        if len(self._queue) < self.wake_after and not self._closed:
-            timer = asyncio.get_running_loop().call_later(max_wait, self._wake)
-            try:
-                await self._wait()
-            finally:
-                timer.cancel()
-        if not self._queue:
-            return None if self._closed else []
-        items = list(self._queue)
-        self._queue.clear()
-        return items
 
     def __aiter__(self) -> AsyncIterator[Item]:
         return self._iterate()
@@ -153,8 +129,8 @@ class FanOut:
         self.closed = False
         self.published = 0
 
-    def subscribe(self, name: str, maxsize: int | None = None, wake_after: int = 1) -> Subscription:
-        sub = Subscription(self, name, maxsize or self.default_maxsize, wake_after)
+    def subscribe(self, name: str, maxsize: int | None = None) -> Subscription:
+        sub = Subscription(self, name, maxsize or self.default_maxsize)
         if self.closed:
             sub._end()
         else:

@@ -40,7 +40,6 @@ class Streamer(ABC):
 
     config_model: ClassVar[type[BaseModel]]
     queue_packets: int = 256  # the bounded queue of its subscription
-    wake_after: int = 1  # wake the streamer once this many packets wait (batching streamers)
 
     def __init__(self, config: Any, context: StreamerContext) -> None:
         self.config = config
