@@ -8,7 +8,9 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -30,6 +32,12 @@ class Broker:
         self.proc = subprocess.Popen(
             [binary, "-p", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
+        deadline = time.monotonic() + 10  # listening before the test goes on
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2):
+                return
+            time.sleep(0.05)
+        raise AssertionError("mosquitto did not start listening")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -97,7 +105,10 @@ async def test_event_and_retained_state(broker: Broker, alerter: MqttAlerter) ->
 
 async def test_alerts_survive_a_broker_restart(broker: Broker, alerter: MqttAlerter) -> None:
     await alerter.send(alert("person", 1000.0))
-    await asyncio.sleep(0.5)
+    for _ in range(50):
+        if alerter.published >= 1:
+            break
+        await asyncio.sleep(0.1)
     assert alerter.published == 1
     broker.stop()
     await asyncio.sleep(0.3)

@@ -55,6 +55,7 @@ class MqttAlerter(Alerter):
         backoff = Backoff(0.5, 10.0)
         cfg = self.config
         password = cfg.password.get_secret_value() if cfg.password else None
+        pending: Alert | None = None
         while True:
             try:
                 async with aiomqtt.Client(
@@ -62,13 +63,10 @@ class MqttAlerter(Alerter):
                 ) as client:
                     backoff.reset()
                     while True:
-                        alert = await self._queue.get()
-                        try:
-                            await self._publish(client, alert)
-                        except aiomqtt.MqttError:
-                            if not self._queue.full():
-                                self._queue.put_nowait(alert)  # send it again once reconnected
-                            raise
+                        if pending is None:
+                            pending = await self._queue.get()
+                        await self._publish(client, pending)
+                        pending = None  # sent; an alert that failed is sent first once reconnected
             except aiomqtt.MqttError as exc:
                 delay = backoff.next_delay()
                 log.warning("mqtt %s:%d unreachable (%s); retrying in %.1f s", cfg.host, cfg.port, exc, delay)
