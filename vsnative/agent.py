@@ -29,6 +29,8 @@ from vsnative.media.packets import EncodedPacket
 from vsnative.models import Camera
 from vsnative.pipeline import CameraPipeline
 from vsnative.streamers.base import STREAMERS, Streamer, StreamerContext, ThreadedStreamer
+from vsnative.streamers.webrtc import WebRtcStreamer
+from vsnative.webrtc.ice import IceSettings
 
 log = logging.getLogger(__name__)
 THREAD_EXIT_SECONDS = 10.0  # a framer thread notices a stop within its read timeout
@@ -84,6 +86,7 @@ class AgentEnv:
     backoff_initial: float = 1.0
     backoff_cap: float = 30.0
     healthy_reset_seconds: float = 30.0
+    ice: IceSettings | None = None  # for live viewers (webrtc streamer)
 
 
 class Agent:
@@ -125,6 +128,8 @@ class Agent:
             detect_executor=env.detect_executor,
             mux_executor=env.mux_executor,
             alerts=self.alerts,
+            fanout=self.fanout,
+            ice=env.ice,
         )
         self._pump: Future[None] | None = None
         self.streamers: list[Streamer] = [
@@ -153,6 +158,16 @@ class Agent:
         """Packets lost by slow streamers (fan-out subscribers and thread-fed streamers together)."""
         return self.fanout.dropped + sum(s.dropped for s in self._threaded)
 
+    @property
+    def live(self) -> WebRtcStreamer | None:
+        """The camera's live-view streamer, when its pipeline has one."""
+        return next((s for s in self.streamers if isinstance(s, WebRtcStreamer)), None)
+
+    @property
+    def viewers(self) -> int:
+        live = self.live
+        return len(live.viewers) if live is not None else 0
+
     def snapshot(self) -> dict[str, Any]:
         """State and counters for the API (no credentials)."""
         return {
@@ -169,6 +184,7 @@ class Agent:
             "video": self.video,
             "streamers": [s.config.type for s in self.streamers],
             "counters": {**self.counters.as_dict(), "drops": self.drops},
+            "viewers": self.viewers,
         }
 
     # --- lifecycle -------------------------------------------------------------------------------

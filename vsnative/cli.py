@@ -40,6 +40,15 @@ def _parser() -> argparse.ArgumentParser:
     api = argparse.ArgumentParser(add_help=False)
     api.add_argument("--host", help="listen address, default 127.0.0.1 [VSN_HOST]")
     api.add_argument("--port", type=int, help="listen port, default 8080 [VSN_PORT]")
+    api.add_argument(
+        "--webrtc-host-addresses",
+        help="addresses offered to live viewers, comma-separated (127.0.0.1 for one box) "
+        "[VSN_WEBRTC_HOST_ADDRESSES]",
+    )
+    api.add_argument(
+        "--webrtc-ice-servers",
+        help="stun:/turn: URLs for live view, comma-separated [VSN_WEBRTC_ICE_SERVERS]",
+    )
 
     agents = argparse.ArgumentParser(add_help=False)
     agents.add_argument("--recordings-dir", type=Path, help="folder for clips [VSN_RECORDINGS_DIR]")

@@ -21,9 +21,12 @@ from vsnative.framers.synthetic import SyntheticFramerConfig
 from vsnative.recordings import RetentionConfig
 from vsnative.streamers.detect import DetectorStreamerConfig
 from vsnative.streamers.recorder import Mp4RecorderConfig
+from vsnative.streamers.webrtc import WebRtcConfig
 
 # One visible union per plugin kind; add new plugin configs here.
-StreamerConfig = Annotated[Mp4RecorderConfig | DetectorStreamerConfig, Field(discriminator="type")]
+StreamerConfig = Annotated[
+    Mp4RecorderConfig | DetectorStreamerConfig | WebRtcConfig, Field(discriminator="type")
+]
 AlerterConfig = Annotated[SnapshotConfig | WebhookConfig | MqttConfig, Field(discriminator="type")]
 
 
@@ -43,7 +46,7 @@ class CameraPipeline(BaseModel):
 
     framers: FramersConfig = Field(default_factory=FramersConfig)
     streamers: list[StreamerConfig] = Field(
-        default_factory=lambda: list[StreamerConfig]([Mp4RecorderConfig()])
+        default_factory=lambda: list[StreamerConfig]([Mp4RecorderConfig(), WebRtcConfig()])
     )
     alerters: list[AlerterConfig] = Field(default_factory=lambda: list[AlerterConfig]([SnapshotConfig()]))
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)

@@ -36,6 +36,7 @@ from vsnative.log import redact
 from vsnative.pipeline import PipelineFile, load_pipeline
 from vsnative.recordings import sweep
 from vsnative.settings import Settings
+from vsnative.webrtc.ice import offer_host_addresses
 
 log = logging.getLogger(__name__)
 SHUTDOWN_SECONDS = 20  # agents get 10 s to close their clips, then are cancelled
@@ -135,6 +136,9 @@ async def run(
     # every camera's clips are written by one thread: fewer threads taking turns on the GIL (PyAV releases
     # it around each muxed packet) costs less CPU than a pool; the fan-out queues absorb a slow disk
     mux = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vsn-mux")
+    ice = settings.ice()
+    if ice.host_addresses:
+        offer_host_addresses(ice.host_addresses)
     env = AgentEnv(
         recordings_dir=settings.recordings_dir,
         demux_executor=demux,
@@ -144,6 +148,7 @@ async def run(
         events=events,
         heartbeat_seconds=settings.heartbeat_seconds,
         heartbeat=guarded(backend.store.heartbeat),
+        ice=ice,
     )
     pool = AgentPool(env, pipeline, max_agents)
     telemetry.observe_agents(lambda: pool.agents)

@@ -8,10 +8,15 @@ import uuid
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vsnative.errors import ConfigError
+from vsnative.webrtc.ice import IceSettings, validate_address
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def default_manager_id() -> str:
@@ -44,6 +49,38 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(None, description="bearer token required by the API when set")
     api_token_file: Path | None = Field(None, description="file holding the bearer token")
     retention_seconds: float = Field(60.0, gt=0, description="how often the retention sweep runs")
+    webrtc_ice_servers: str = Field(
+        "", description="comma-separated stun:/turn: URLs for live view (none: host candidates only)"
+    )
+    webrtc_ice_username: str | None = Field(None, description="TURN username")
+    webrtc_ice_credential: SecretStr | None = Field(None, description="TURN password")
+    webrtc_host_addresses: str = Field(
+        "", description="comma-separated addresses offered to viewers (default: every non-loopback one)"
+    )
+
+    @field_validator("webrtc_host_addresses")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        for address in _split(value):
+            validate_address(address)
+        return value
+
+    @field_validator("webrtc_ice_servers")
+    @classmethod
+    def _ice_urls(cls, value: str) -> str:
+        for url in _split(value):
+            if not url.startswith(("stun:", "turn:", "turns:")):
+                raise ValueError(f"{url!r} is not a stun:, turn: or turns: URL")
+        return value
+
+    def ice(self) -> IceSettings:
+        credential = self.webrtc_ice_credential
+        return IceSettings(
+            servers=tuple(_split(self.webrtc_ice_servers)),
+            username=self.webrtc_ice_username,
+            credential=credential.get_secret_value() if credential else None,
+            host_addresses=tuple(_split(self.webrtc_host_addresses)),
+        )
 
     def bearer_token(self) -> str | None:
         """The token from VSN_API_TOKEN or VSN_API_TOKEN_FILE; None when auth is off. Raises ConfigError."""

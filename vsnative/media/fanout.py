@@ -88,6 +88,12 @@ class Subscription(PacketQueue):
         self._closed = True
         self._wake()
 
+    def resume_mid_gop(self) -> None:
+        """Accept packets at once instead of waiting for a keyframe (the subscriber already has the GOP's
+        start from elsewhere). Call right after subscribing."""
+        if not self.gaps:
+            self._need_keyframe = False
+
     def get_nowait(self) -> Item | None:
         """Next item if one is queued, else None."""
         return self._queue.popleft() if self._queue else None

@@ -15,10 +15,11 @@ from pydantic import BaseModel
 from vsnative.alerters.bus import AlertBus
 from vsnative.counters import AgentCounters
 from vsnative.media.clip import ClipInfo
-from vsnative.media.fanout import Subscription
+from vsnative.media.fanout import FanOut, Subscription
 from vsnative.media.packets import EncodedPacket
 from vsnative.models import Camera
 from vsnative.registry import Registry
+from vsnative.webrtc.ice import IceSettings
 
 
 @dataclass
@@ -33,6 +34,8 @@ class StreamerContext:
     mux_executor: Executor | None = None  # the one thread that writes every camera's clips
     alerts: AlertBus | None = None
     clip_listeners: list[Callable[[str, ClipInfo], None]] = field(default_factory=list)
+    fanout: FanOut | None = None  # for streamers that subscribe on demand (live viewers)
+    ice: IceSettings | None = None  # ICE servers and candidate addresses for WebRTC peers
 
 
 class Streamer(ABC):

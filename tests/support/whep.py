@@ -1,0 +1,110 @@
+"""A WHEP viewer made with aiortc: offers to receive video, keeps what it decodes and the H.264 payloads
+it received (depacketized, before decoding), with the time of each. Also runnable as a script:
+`python -m tests.support.whep URL` prints FRAME at its first decoded frame and then keeps watching."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import av
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.codecs import h264
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+_received: dict[int, list[tuple[float, bytes]]] = {}  # id(decoder) -> payloads, filled in aiortc's thread
+_lock = threading.Lock()
+_original_decode = h264.H264Decoder.decode
+
+
+def _recording_decode(self: h264.H264Decoder, encoded_frame: Any) -> list[Any]:
+    with _lock:
+        _received.setdefault(id(self), []).append((time.monotonic(), bytes(encoded_frame.data)))
+    return _original_decode(self, encoded_frame)
+
+
+def record_payloads() -> None:
+    """Keep every H.264 access unit the viewers of this process receive (call before connecting)."""
+    h264.H264Decoder.decode = _recording_decode  # type: ignore[method-assign]
+
+
+def all_payloads() -> list[list[tuple[float, bytes]]]:
+    with _lock:
+        return [list(v) for v in _received.values()]
+
+
+@dataclass
+class Viewer:
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    pc: RTCPeerConnection = field(default_factory=lambda: RTCPeerConnection(RTCConfiguration(iceServers=[])))
+    location: str = ""
+    frames: list[tuple[float, int, int, int]] = field(default_factory=list)  # time, pts, width, height
+    offered_at: float = 0.0
+    ended: bool = False
+    _task: asyncio.Task[None] | None = None
+
+    async def connect(self, session: aiohttp.ClientSession) -> aiohttp.ClientResponse:
+        """Offer, post, apply the answer; returns the HTTP response (status checked by the caller)."""
+        self.pc.addTransceiver("video", direction="recvonly")
+        self.pc.on("track", self._on_track)
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        self.offered_at = time.monotonic()
+        headers = {"Content-Type": "application/sdp", **self.headers}
+        async with session.post(self.url, data=self.pc.localDescription.sdp, headers=headers) as resp:
+            body = await resp.text()
+            if resp.status == 201:
+                self.location = resp.headers["Location"]
+                await self.pc.setRemoteDescription(RTCSessionDescription(body, "answer"))
+            else:
+                await self.pc.close()
+            resp.body = body  # type: ignore[attr-defined]
+            return resp
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        self._task = asyncio.ensure_future(self._consume(track))
+
+    async def _consume(self, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                assert isinstance(frame, av.VideoFrame)
+                self.frames.append((time.monotonic(), frame.pts or 0, frame.width, frame.height))
+        except MediaStreamError:
+            self.ended = True
+
+    async def wait_frames(self, count: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.frames) < count and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert len(self.frames) >= count, f"{len(self.frames)} frames decoded in {timeout} s"
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.pc.close()
+
+
+async def _main(url: str, address: str) -> None:
+    from vsnative.webrtc.ice import offer_host_addresses
+
+    offer_host_addresses([address])
+    viewer = Viewer(url)
+    async with aiohttp.ClientSession() as session:
+        resp = await viewer.connect(session)
+        assert resp.status == 201, resp.body  # type: ignore[attr-defined]
+    await viewer.wait_frames(1, 20)
+    print("FRAME", flush=True)  # noqa: T201
+    await asyncio.sleep(600)
+
+
+if __name__ == "__main__":
+    asyncio.run(_main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"))

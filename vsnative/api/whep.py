@@ -1,0 +1,73 @@
+"""WHEP signalling for live view: `POST /api/cameras/{id}/whep` with an SDP offer answers `201` with the
+SDP answer and the viewer's `Location`; `DELETE` on that location ends the viewer."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from vsnative.api.keys import SERVICES
+from vsnative.streamers.webrtc import ViewerError, WebRtcStreamer
+
+routes = web.RouteTableDef()
+MAX_OFFER_BYTES = 64 << 10
+
+
+async def _live(request: web.Request) -> WebRtcStreamer:
+    services = request.app[SERVICES]
+    camera_id = request.match_info["camera_id"]
+    agent = services.pool.get(camera_id)
+    if agent is None:
+        camera = await services.store.get(camera_id)
+        if camera is None:
+            raise web.HTTPNotFound(text=f"no camera {camera_id!r}")
+        if camera.excluded:
+            raise web.HTTPConflict(text=f"camera {camera_id!r} is excluded")
+        holder = (await services.leases.holders([camera_id])).get(camera_id)
+        where = f"manager {holder.owner}" if holder else "no manager yet"
+        raise web.HTTPConflict(text=f"camera {camera_id!r} does not run here (owner: {where})")
+    live = agent.live
+    if live is None:
+        raise web.HTTPConflict(text=f"camera {camera_id!r} has no webrtc streamer in its pipeline")
+    return live
+
+
+@routes.post("/api/cameras/{camera_id}/whep")
+async def offer(request: web.Request) -> web.Response:
+    if request.content_type != "application/sdp":
+        raise web.HTTPUnsupportedMediaType(text="send the SDP offer as Content-Type: application/sdp")
+    if request.content_length is not None and request.content_length > MAX_OFFER_BYTES:
+        raise web.HTTPRequestEntityTooLarge(MAX_OFFER_BYTES, request.content_length)
+    body = await request.read()
+    try:
+        sdp = body.decode()
+    except UnicodeDecodeError as exc:
+        raise web.HTTPBadRequest(text="the SDP offer is not UTF-8 text") from exc
+    live = await _live(request)
+    try:
+        viewer, answer = await live.add_viewer(sdp)
+    except ViewerError as exc:
+        if exc.status == 503:
+            raise web.HTTPServiceUnavailable(text=exc.reason, headers={"Retry-After": "10"}) from exc
+        if exc.status == 409:
+            raise web.HTTPConflict(text=exc.reason) from exc
+        raise web.HTTPBadRequest(text=exc.reason) from exc
+    location = f"/api/cameras/{request.match_info['camera_id']}/whep/{viewer.id}"
+    return web.Response(
+        status=201, body=answer.encode(), content_type="application/sdp", headers={"Location": location}
+    )
+
+
+@routes.delete("/api/cameras/{camera_id}/whep/{viewer_id}")
+async def stop(request: web.Request) -> web.Response:
+    live = await _live(request)
+    if not await live.close_viewer(request.match_info["viewer_id"]):
+        raise web.HTTPNotFound(text="no such viewer (it ended already)")
+    return web.json_response({"deleted": request.match_info["viewer_id"]})
+
+
+@routes.get("/api/cameras/{camera_id}/viewers")
+async def viewers(request: web.Request) -> web.Response:
+    live = await _live(request)
+    return web.json_response(
+        {"maxViewers": live.config.maxViewers, "viewers": [v.snapshot() for v in live.viewers.values()]}
+    )

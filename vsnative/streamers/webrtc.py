@@ -1,0 +1,217 @@
+"""`webrtc` streamer: live view of one camera for up to `maxViewers` WebRTC viewers, without re-encoding.
+
+It keeps the camera's current GOP (fed in the framer thread, an append per packet) so a new viewer shows
+a picture at once, and owns the viewers' peer connections: each viewer has its own fan-out
+subscription and track. Peers are closed on DELETE, when the viewer goes away (ICE failure or no RTCP
+receiver report for `viewerTimeoutSeconds`), when the camera's agent stops, and on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Literal
+
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+from pydantic import BaseModel, ConfigDict, Field
+
+from vsnative.media.gop import GopCache
+from vsnative.media.packets import EncodedPacket
+from vsnative.streamers.base import STREAMERS, StreamerContext, ThreadedStreamer
+from vsnative.webrtc.ice import IceSettings
+from vsnative.webrtc.track import RelayTrack, SentHook
+
+log = logging.getLogger(__name__)
+WATCH_SECONDS = 1.0
+CLOSE_SECONDS = 5.0
+
+
+class WebRtcConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["webrtc"] = "webrtc"
+    maxViewers: int = Field(10, ge=0, description="viewers of this camera at once (0: live view off)")
+    gopCache: bool = Field(True, description="start new viewers with the current GOP (instant picture)")
+    queuePackets: int = Field(120, ge=8, description="a viewer further behind skips to the next keyframe")
+    viewerTimeoutSeconds: float = Field(15.0, gt=0, description="no receiver report for this long: gone")
+
+
+class ViewerError(Exception):
+    """A viewer cannot be added; `status` is the HTTP status that says why."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass
+class Viewer:
+    id: str
+    pc: RTCPeerConnection
+    track: RelayTrack
+    created: float = field(default_factory=time.time)
+    watcher: asyncio.Task[None] | None = None
+
+    def snapshot(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "state": self.pc.connectionState,
+            "since": int(self.created),
+            "packetsSent": self.track.sent,
+            "replayed": self.track.replayed,
+        }
+
+
+@STREAMERS.register("webrtc")
+class WebRtcStreamer(ThreadedStreamer):
+    config_model = WebRtcConfig
+    config: WebRtcConfig
+
+    def __init__(self, config: WebRtcConfig, context: StreamerContext) -> None:
+        super().__init__(config, context)
+        self.gop = GopCache()
+        self.viewers: dict[str, Viewer] = {}
+        self.codec = ""  # of the camera's video, once a packet has been seen
+        self.on_sent: SentHook | None = None  # for benchmarks: called per packet handed to aiortc
+        self._closed = False
+
+    @property
+    def ice(self) -> IceSettings:
+        return self.context.ice or IceSettings()
+
+    # --- fed by the framer thread ------------------------------------------------------------------
+    def offer(self, packet: EncodedPacket) -> None:
+        if self.config.gopCache:
+            self.gop.add(packet)
+        if packet.keyframe and packet.is_video:
+            self.codec = packet.info.video.codec
+
+    def end_session(self) -> None:
+        self.gop.clear()  # a viewer arriving while the camera reconnects must not replay a stale GOP
+
+    async def finish(self) -> None:
+        self._closed = True
+        await asyncio.gather(*(self.close_viewer(v) for v in list(self.viewers)))
+
+    # --- viewers (on the event loop) ---------------------------------------------------------------
+    async def add_viewer(self, offer_sdp: str) -> tuple[Viewer, str]:
+        """Answer a viewer's SDP offer; raises ViewerError (4xx/503 with a reason)."""
+        fanout = self.context.fanout
+        if self._closed or fanout is None or fanout.closed:
+            raise ViewerError(409, f"camera {self.context.camera.id} is stopping")
+        if len(self.viewers) >= self.config.maxViewers:
+            raise ViewerError(
+                503, f"camera {self.context.camera.id} has its maximum of {self.config.maxViewers} viewers"
+            )
+        if self.codec and self.codec != "h264":
+            raise ViewerError(
+                409,
+                f"camera {self.context.camera.id} sends {self.codec.upper()}; live view "
+                "relays H.264 only (browsers' WebRTC cannot take it without re-encoding)",
+            )
+        check_offer(offer_sdp)
+        viewer_id = uuid.uuid4().hex
+        # subscribe first, then copy the GOP: a packet is either in the copy or published to the
+        # subscription (or both: the track skips those), never neither
+        sub = fanout.subscribe(f"viewer-{viewer_id[:8]}", self.config.queuePackets)
+        gop = self.gop.snapshot() if self.config.gopCache else []
+        if gop:
+            sub.resume_mid_gop()
+        track = RelayTrack(sub, gop, self.on_sent)
+        pc = RTCPeerConnection(self.ice.configuration())
+        viewer = Viewer(viewer_id, pc, track)
+        try:
+            transceiver = pc.addTransceiver(track, direction="sendonly")
+            prefer_h264(transceiver)  # before the offer is applied, or the answer picks VP8
+            await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+            answer = await pc.createAnswer()
+            await pc.setLocalDescription(answer)
+        except Exception as exc:  # aiortc raises many kinds on a bad offer; the reason goes back as 400
+            track.stop()
+            await pc.close()
+            raise ViewerError(400, f"cannot answer this SDP offer: {exc or type(exc).__name__}") from exc
+        self.viewers[viewer_id] = viewer
+        pc.on("connectionstatechange", lambda: self._state_changed(viewer))
+        track.on("ended", lambda: self._forget(viewer))
+        viewer.watcher = asyncio.create_task(self._watch(viewer), name=f"viewer-{viewer_id[:8]}")
+        log.info(
+            "camera %s: viewer %s joined (%d watching, %d packets of GOP replayed)",
+            self.context.camera.id,
+            viewer_id[:8],
+            len(self.viewers),
+            len(gop),
+        )
+        return viewer, pc.localDescription.sdp
+
+    async def close_viewer(self, viewer_id: str) -> bool:
+        viewer = self.viewers.pop(viewer_id, None)
+        if viewer is None:
+            return False
+        if viewer.watcher is not None and viewer.watcher is not asyncio.current_task():
+            viewer.watcher.cancel()
+        viewer.track.stop()
+        with contextlib.suppress(Exception):  # closing a half-dead peer must not fail the caller
+            await asyncio.wait_for(viewer.pc.close(), CLOSE_SECONDS)
+        log.info(
+            "camera %s: viewer %s left (%d watching)",
+            self.context.camera.id,
+            viewer_id[:8],
+            len(self.viewers),
+        )
+        return True
+
+    def _forget(self, viewer: Viewer) -> None:
+        if viewer.id in self.viewers:
+            asyncio.get_running_loop().create_task(self.close_viewer(viewer.id))
+
+    def _state_changed(self, viewer: Viewer) -> None:
+        if viewer.pc.connectionState in ("failed", "closed"):
+            self._forget(viewer)
+
+    async def _watch(self, viewer: Viewer) -> None:
+        """Close a viewer that stopped sending receiver reports (closed its tab, lost its network)."""
+        sender = viewer.pc.getSenders()[0]
+        timeout = self.config.viewerTimeoutSeconds
+        last_seen = time.monotonic()
+        last_report = None
+        while viewer.id in self.viewers:
+            await asyncio.sleep(WATCH_SECONDS)
+            stats = await sender.getStats()
+            report = next((s.timestamp for s in stats.values() if s.type == "remote-inbound-rtp"), None)
+            if report is not None and report != last_report:
+                last_report, last_seen = report, time.monotonic()
+            if time.monotonic() - last_seen > timeout:
+                log.info(
+                    "camera %s: viewer %s sent no receiver report for %.0f s",
+                    self.context.camera.id,
+                    viewer.id[:8],
+                    timeout,
+                )
+                await self.close_viewer(viewer.id)
+                return
+
+
+def prefer_h264(transceiver: RTCRtpTransceiver) -> None:
+    codecs = RTCRtpSender.getCapabilities("video").codecs
+    transceiver.setCodecPreferences([c for c in codecs if c.mimeType in ("video/H264", "video/rtx")])
+
+
+def check_offer(sdp: str) -> None:
+    """Refuse what cannot be a WHEP offer for our video with a reason (raises ViewerError 400)."""
+    if not sdp.lstrip().startswith("v=0"):
+        raise ViewerError(400, "the body is not an SDP offer (it must start with v=0)")
+    lines = sdp.replace("\r\n", "\n").split("\n")
+    if not any(line.startswith("m=video ") for line in lines):
+        raise ViewerError(400, "the SDP offer has no video media section")
+    if not any(line.startswith("a=rtpmap:") and " H264/90000" in line for line in lines):
+        raise ViewerError(400, "the SDP offer does not accept H264, the codec relayed without re-encoding")
+    if not any(line.startswith("a=ice-ufrag:") for line in lines):
+        raise ViewerError(400, "the SDP offer has no ICE credentials (a=ice-ufrag)")
+    if not any(line.startswith("a=fingerprint:") for line in lines):
+        raise ViewerError(400, "the SDP offer has no DTLS fingerprint (a=fingerprint)")
