@@ -79,11 +79,12 @@ class Viewer:
         except MediaStreamError:
             self.ended = True
 
-    async def wait_frames(self, count: int, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.frames) < count and time.monotonic() < deadline:
+    async def wait_frames(self, count: int, seconds: float) -> None:
+        for _ in range(int(seconds / 0.05)):
+            if len(self.frames) >= count:
+                break
             await asyncio.sleep(0.05)
-        assert len(self.frames) >= count, f"{len(self.frames)} frames decoded in {timeout} s"
+        assert len(self.frames) >= count, f"{len(self.frames)} frames decoded in {seconds} s"
 
     async def close(self) -> None:
         if self._task is not None:

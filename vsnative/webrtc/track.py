@@ -13,8 +13,8 @@ import asyncio
 import collections
 import time
 from collections.abc import Callable
-from typing import Any
 from fractions import Fraction
+from typing import Any
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
