@@ -2,12 +2,14 @@
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
-    VSN_HOST=0.0.0.0 VSN_SETTINGS_DIR=/data/settings VSN_RECORDINGS_DIR=/data/recordings
+    VSN_HOST=0.0.0.0 VSN_SETTINGS_DIR=/data/settings VSN_RECORDINGS_DIR=/data/recordings \
+    VSN_WEB_DIR=/app/web
 
 WORKDIR /app
 # the same install steps tests/test_dockerfile.py runs in CI
 COPY pyproject.toml README.md ./
 COPY vsnative ./vsnative
+COPY web ./web
 # the local package; its dependencies are pinned in pyproject.toml
 # hadolint ignore=DL3013
 RUN pip install --no-cache-dir ".[otel]" \

@@ -12,6 +12,7 @@ apt_packages=(
   python3-gi gir1.2-gst-rtsp-server-1.0    # the fake IP camera: GStreamer's RTSP server
   gstreamer1.0-rtsp gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
+  chromium                                 # the web UI's browser tests (driven by Playwright, never downloaded)
 )
 missing=()
 for pkg in "${apt_packages[@]}"; do

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
 
     settings_dir: Path = Field(Path("settings"), description="folder with cameras.json and pipeline.json")
     recordings_dir: Path = Field(Path("recordings"), description="folder for clips and alert images")
+    web_dir: Path = Field(
+        Path(__file__).resolve().parents[1] / "web", description="folder of the browser UI served at /"
+    )
     host: str = Field("127.0.0.1", description="address the HTTP API listens on")
     port: int = Field(8080, ge=0, le=65535, description="HTTP port (0 = any free port)")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from vsnative.api import agents, cameras, clips, cluster, events, health, metrics, openapi, whep
+from vsnative.api import agents, cameras, clips, cluster, events, health, metrics, openapi, ui, whep
 from vsnative.api.auth import bearer_auth
 from vsnative.api.errors import error_middleware
 from vsnative.api.keys import SERVICES, Services
@@ -18,6 +18,6 @@ def create_app(services: Services, token: str | None = None) -> web.Application:
     middlewares = [error_middleware] + ([bearer_auth(token)] if token else [])
     app = web.Application(middlewares=middlewares, client_max_size=MAX_REQUEST_BYTES)
     app[SERVICES] = services
-    for module in (health, agents, cameras, cluster, clips, events, metrics, openapi, whep):
+    for module in (health, agents, cameras, cluster, clips, events, metrics, openapi, whep, ui):
         app.router.add_routes(module.routes)
     return app

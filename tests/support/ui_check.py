@@ -1,0 +1,148 @@
+"""The web UI in headless Debian Chromium, end to end. Run by tests/test_e2e_ui.py inside a network
+namespace that has only loopback, so WebRTC can touch no other address:
+
+    python -m tests.support.ui_check WORK_DIR H264_FILE ARTIFACTS_DIR
+
+Starts a fake camera (with credentials), `vsnative serve` and Chromium (Playwright), checks what a user
+checks, saves a screenshot and the figures to ARTIFACTS_DIR, and exits non-zero on the first failure.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Page, Response, sync_playwright
+
+from tests.support.camera import FakeCamera
+from tests.support.service import Service, write_settings
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+]
+SECRET = "s3cret-Pa55"
+FRAMES_DECODED = """() => window.vsnLive && window.vsnLive.pc.getStats().then((stats) => {
+  let frames = 0;
+  stats.forEach((r) => { if (r.type === "inbound-rtp" && r.kind === "video") frames = r.framesDecoded; });
+  return frames;
+})"""
+
+
+def frames_decoded(page: Page) -> int:
+    return int(page.evaluate(FRAMES_DECODED) or 0)
+
+
+def wait_until(what: str, check: Any, seconds: float) -> Any:
+    for _ in range(int(seconds / 0.2)):
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out: {what}")
+
+
+def main(work: Path, h264: Path, artifacts: Path) -> None:
+    artifacts.mkdir(parents=True, exist_ok=True)
+    figures: dict[str, Any] = {}
+    with FakeCamera({"/live": str(h264)}, auth=f"admin:{SECRET}") as camera:
+        pipeline = {"defaults": {"streamers": [{"type": "mp4Recorder", "clipSeconds": 2}, {"type": "webrtc"}]}}
+        cameras = [{"id": "door", "name": "Front door", "rtspUrl": camera.url("/live", f"admin:{SECRET}")}]
+        settings = write_settings(work / "settings", cameras, pipeline)
+        service = Service(settings, work / "rec", "--webrtc-host-addresses", "127.0.0.1").start()
+        try:
+            wait_until("a recorded clip", lambda: service.get("/api/cameras/door/clips")["clips"], 30)
+            check_ui(service, artifacts, figures)
+        finally:
+            service.stop()
+        assert "Traceback" not in service.log(), service.log()[-3000:]
+        assert SECRET not in service.log(), "the camera password reached the log"
+    (artifacts / "ui.json").write_text(json.dumps(figures, indent=2))
+
+
+def check_ui(service: Service, artifacts: Path, figures: dict[str, Any]) -> None:
+    bodies: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        console: list[str] = []
+        page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+
+        failed: list[str] = []
+
+        def keep(response: Response) -> None:
+            if response.status >= 400:
+                failed.append(f"{response.status} {response.request.method} {response.url}")
+            if "/api/" in response.url and response.status < 300 and "json" in response.headers.get(
+                "content-type", ""
+            ):
+                bodies.append(response.text())
+
+        page.on("response", keep)
+        page.goto(service.base + "/")
+        card = page.locator('[data-camera="door"]')
+        card.locator(".state.running").wait_for(timeout=30_000)
+        assert "Front door" in card.inner_text()
+
+        # live view: frames are decoded and the video has the camera's size
+        started = time.monotonic()
+        card.get_by_role("button", name="Live").click()
+        first = wait_until("a decoded live frame", lambda: frames_decoded(page), 20)
+        figures["firstFrameSeconds"] = round(time.monotonic() - started, 3)
+        time.sleep(2)
+        later = frames_decoded(page)
+        assert later > first + 20, f"framesDecoded grew from {first} to {later} in 2 s"
+        figures["framesDecodedIn2s"] = later - first
+        size = page.evaluate("() => [$v = document.getElementById('live-video'), $v.videoWidth, $v.videoHeight]")
+        assert size[1:] == [1280, 720], size
+        viewers = service.get("/api/cameras/door/viewers")["viewers"]
+        assert len(viewers) == 1 and viewers[0]["state"] == "connected", viewers
+
+        # recordings: the day's clips are listed by hour; one plays in the page and can be downloaded
+        card.get_by_role("button", name="Recordings").click()
+        page.locator("#clips-list button").first.click()
+        wait_until(
+            "the clip to play",
+            lambda: page.evaluate("() => document.getElementById('clip-video').readyState >= 2"),
+            15,
+        )
+        clip = page.evaluate(
+            "() => { const v = document.getElementById('clip-video');"
+            " return [v.videoWidth, v.videoHeight, v.duration]; }"
+        )
+        assert clip[:2] == [1280, 720] and clip[2] > 1, clip
+        href = page.locator("#clip-download").get_attribute("href") or ""
+        with urllib.request.urlopen(service.base + href, timeout=5) as resp:  # noqa: S310 - loopback
+            assert resp.read(12)[4:8] == b"ftyp", "the download link does not give an MP4"
+        figures["clipSeconds"] = round(clip[2], 2)
+        page.screenshot(path=str(artifacts / "ui.png"), full_page=True)
+
+        # the exclude toggle: the agent stops, the live view ends, the badge says so
+        card.get_by_label("exclude door").check()
+        card.locator(".state.excluded").wait_for(timeout=20_000)
+        assert wait_until("the viewer to be let go", lambda: not service.agents().get("door"), 20) is True
+        page.screenshot(path=str(artifacts / "ui-excluded.png"), full_page=True)
+
+        page_text = page.content() + "\n".join(bodies)
+        assert SECRET not in page_text and "admin:" not in page_text, "credentials reached the page"
+        errors = [line for line in console if line.startswith("error")]
+        assert not errors, (errors, failed)
+        browser.close()
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))

@@ -1,0 +1,273 @@
+// vsnative web UI: camera grid, live view over WHEP, clip browser, events. No build step, no framework.
+// Everything shown comes from the JSON API; text is set with textContent only (no HTML from data).
+
+const $ = (id) => document.getElementById(id);
+const REFRESH_MS = 2000;
+let token = sessionStorage.getItem("vsn-token") || "";
+let live = null; // {cameraId, pc, location}
+let clipsCamera = null;
+let eventsCamera = null;
+
+// --- API --------------------------------------------------------------------------------------------
+function withToken(url) {
+  if (!token) return url;
+  return url + (url.includes("?") ? "&" : "?") + "access_token=" + encodeURIComponent(token);
+}
+
+async function api(path, options = {}) {
+  const headers = { ...(options.headers || {}) };
+  if (token) headers.Authorization = "Bearer " + token;
+  const response = await fetch(path, { ...options, headers });
+  if (response.status === 401) {
+    askToken();
+    throw new Error("the API token is missing or wrong");
+  }
+  return response;
+}
+
+async function json(path, options) {
+  const response = await api(path, options);
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.error || response.statusText);
+  return body;
+}
+
+function showError(error) {
+  const box = $("error");
+  box.textContent = error ? String(error.message || error) : "";
+  box.hidden = !error;
+}
+
+function askToken() {
+  $("token-form").hidden = false;
+  $("token-button").hidden = false;
+}
+
+function el(tag, props = {}, children = []) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (value !== undefined && value !== null) node.setAttribute(key, value);
+  }
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+// --- camera grid --------------------------------------------------------------------------------------
+async function refresh() {
+  try {
+    const [{ cameras }, { agents }] = await Promise.all([json("/api/cameras"), json("/api/agents")]);
+    const byCamera = new Map(agents.map((a) => [a.cameraId, a]));
+    renderCameras(cameras, byCamera);
+    const cluster = await json("/api/cluster").catch(() => null);
+    if (cluster) {
+      $("cluster").textContent =
+        `${cluster.managers.length} manager(s), ${cluster.orphanBacklog} orphan request(s) waiting`;
+    }
+    showError(null);
+  } catch (error) {
+    showError(error);
+  }
+}
+
+function renderCameras(cameras, agents) {
+  const grid = $("cameras");
+  const cards = cameras.map((camera) => {
+    const agent = agents.get(camera.id);
+    const state = camera.state || "none";
+    const video = agent && agent.video && agent.video.width ? `${agent.video.codec} ${agent.video.width}x${agent.video.height}` : "";
+    const excluded = el("input", { type: "checkbox", "aria-label": `exclude ${camera.id}` });
+    excluded.checked = camera.excluded;
+    excluded.addEventListener("change", () => setExcluded(camera.id, excluded.checked));
+    return el("article", { class: "camera", "data-camera": camera.id }, [
+      el("div", { class: "title" }, [
+        el("span", { text: camera.name || camera.id }),
+        el("span", { class: `state ${state}`, text: state === "none" ? "no agent" : state }),
+      ]),
+      el("div", { class: "muted", text: `${camera.id} · ${camera.framerType}${camera.rtspHost ? " · " + camera.rtspHost : ""}` }),
+      el("div", { class: "muted", text: `owner: ${camera.owner || "none"}${video ? " · " + video : ""}` }),
+      agent && agent.lastError && state !== "running" ? el("div", { class: "muted", text: agent.lastError }) : null,
+      el("div", { class: "actions" }, [
+        el("button", { type: "button", text: "Live", onclick: () => watch(camera) }),
+        el("button", { type: "button", text: "Recordings", onclick: () => openClips(camera) }),
+        el("button", { type: "button", text: "Events", onclick: () => loadEvents(camera.id) }),
+        el("label", {}, [excluded, " excluded"]),
+      ]),
+    ]);
+  });
+  grid.replaceChildren(...cards);
+  if (!cameras.length) grid.append(el("p", { class: "muted", text: "No cameras yet: add some to settings/cameras.json or POST /api/cameras." }));
+}
+
+async function setExcluded(cameraId, excluded) {
+  try {
+    if (excluded && live && live.cameraId === cameraId) await stopLive(); // the agent is about to stop
+    await json(`/api/cameras/${encodeURIComponent(cameraId)}`, {
+      method: "PATCH",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ excluded }),
+    });
+    refresh();
+  } catch (error) {
+    showError(error);
+  }
+}
+
+// --- live view (WHEP) -------------------------------------------------------------------------------
+function iceGatheringDone(pc, ms) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => { if (pc.iceGatheringState === "complete") resolve(); };
+    pc.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, ms);
+  });
+}
+
+async function watch(camera) {
+  await stopLive();
+  $("live-panel").hidden = false;
+  $("live-name").textContent = camera.name || camera.id;
+  $("live-status").textContent = "connecting…";
+  const pc = new RTCPeerConnection({ iceServers: [] });
+  live = { cameraId: camera.id, pc, location: null };
+  window.vsnLive = live; // for the browser tests and the curious: live.pc.getStats()
+  pc.addTransceiver("video", { direction: "recvonly" });
+  pc.addEventListener("track", (event) => {
+    $("live-video").srcObject = event.streams[0] || new MediaStream([event.track]);
+  });
+  pc.addEventListener("connectionstatechange", () => { $("live-status").textContent = pc.connectionState; });
+  try {
+    await pc.setLocalDescription(await pc.createOffer());
+    await iceGatheringDone(pc, 2000); // the relay takes no trickled candidates: send them all at once
+    const response = await api(`/api/cameras/${encodeURIComponent(camera.id)}/whep`, {
+      method: "POST",
+      headers: { "Content-Type": "application/sdp" },
+      body: pc.localDescription.sdp,
+    });
+    if (response.status !== 201) throw new Error((await response.json()).error || response.statusText);
+    live.location = response.headers.get("Location");
+    await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
+  } catch (error) {
+    $("live-status").textContent = "failed";
+    showError(error);
+    pc.close();
+  }
+}
+
+async function stopLive() {
+  if (!live) return;
+  const { pc, location } = live;
+  live = null;
+  $("live-video").srcObject = null;
+  // end the session first: a closed peer connection is noticed by the relay, which forgets the viewer
+  if (location) await api(location, { method: "DELETE" }).catch(() => {});
+  pc.close();
+}
+
+// --- recordings ---------------------------------------------------------------------------------------
+function today() {
+  return new Date().toISOString().slice(0, 10);
+}
+
+function openClips(camera) {
+  clipsCamera = camera;
+  $("clips-panel").hidden = false;
+  $("clips-name").textContent = camera.name || camera.id;
+  if (!$("clips-day").value) $("clips-day").value = today();
+  loadDay();
+}
+
+async function loadDay() {
+  if (!clipsCamera) return;
+  const day = $("clips-day").value || today();
+  const start = `${day}T00:00:00Z`;
+  const end = new Date(Date.parse(start) + 86400000).toISOString();
+  try {
+    const body = await json(`/api/cameras/${encodeURIComponent(clipsCamera.id)}/clips?start=${start}&end=${end}`);
+    const hours = new Map();
+    for (const clip of body.clips) {
+      const hour = clip.start.slice(11, 13);
+      if (!hours.has(hour)) hours.set(hour, []);
+      hours.get(hour).push(clip);
+    }
+    const buttons = [...hours.keys()].sort().map((hour) =>
+      el("button", { type: "button", "aria-pressed": "false", text: `${hour}:00 (${hours.get(hour).length})`,
+        onclick: (event) => showHour(hours.get(hour), body.gaps.filter((g) => g.start !== body.start), event.target) }));
+    $("clips-hours").replaceChildren(...buttons);
+    $("clips-list").replaceChildren();
+    if (!buttons.length) $("clips-list").append(el("li", { class: "muted", text: "No recordings this day." }));
+    else buttons[buttons.length - 1].click();
+  } catch (error) {
+    showError(error);
+  }
+}
+
+function showHour(clips, gaps, button) {
+  for (const b of $("clips-hours").children) b.setAttribute("aria-pressed", String(b === button));
+  const items = [];
+  for (const clip of clips) {
+    const gap = gaps.find((g) => g.end === clip.start);
+    if (gap) items.push(el("li", { class: "gap", text: `gap of ${gap.duration.toFixed(1)} s` }));
+    items.push(el("li", {}, [
+      el("button", { type: "button", text: clip.start.slice(11, 19), onclick: () => playClip(clip) }),
+      el("span", { class: "muted", text: `${clip.duration.toFixed(1)} s · ${(clip.size / 1e6).toFixed(2)} MB` }),
+    ]));
+  }
+  $("clips-list").replaceChildren(...items);
+}
+
+function playClip(clip) {
+  const video = $("clip-video");
+  video.hidden = false;
+  video.src = withToken(clip.url);
+  video.play().catch(() => {});
+  const link = $("clip-download");
+  link.hidden = false;
+  link.href = withToken(clip.url);
+  link.setAttribute("download", `${clipsCamera.id}-${clip.start.replace(/[:]/g, "-")}.mp4`);
+}
+
+// --- events ---------------------------------------------------------------------------------------------
+async function loadEvents(cameraId = null) {
+  eventsCamera = cameraId;
+  $("events-camera").textContent = cameraId ? `for ${cameraId}` : "";
+  $("events-all").hidden = !cameraId;
+  try {
+    const query = cameraId ? `?camera=${encodeURIComponent(cameraId)}` : "";
+    const { events } = await json(`/api/events${query}`);
+    const items = events.slice(0, 50).map((event) => el("li", {}, [
+      event.snapshotUrl ? el("img", { src: withToken(event.snapshotUrl), alt: `${event.label} snapshot`, loading: "lazy" }) : el("span"),
+      el("div", {}, [
+        el("div", { text: `${event.label} ${(event.confidence * 100).toFixed(0)}% · ${event.cameraId}` }),
+        el("div", { class: "muted", text: new Date(event.timestamp * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC" }),
+        el("a", { href: withToken(event.clipUrl), text: "clip" }),
+      ]),
+    ]));
+    $("events-list").replaceChildren(...items);
+    if (!items.length) $("events-list").append(el("li", { class: "muted", text: "No events." }));
+  } catch (error) {
+    showError(error);
+  }
+}
+
+// --- wiring ---------------------------------------------------------------------------------------------
+$("token-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  token = $("token").value.trim();
+  sessionStorage.setItem("vsn-token", token);
+  $("token-form").hidden = true;
+  refresh();
+  loadEvents(eventsCamera);
+});
+$("token-button").addEventListener("click", askToken);
+$("live-close").addEventListener("click", () => { stopLive(); $("live-panel").hidden = true; });
+$("clips-close").addEventListener("click", () => { $("clips-panel").hidden = true; $("clip-video").pause(); });
+$("clips-day").addEventListener("change", loadDay);
+$("events-all").addEventListener("click", () => loadEvents(null));
+window.addEventListener("pagehide", () => { stopLive(); });
+
+refresh();
+loadEvents();
+setInterval(refresh, REFRESH_MS);
+setInterval(() => loadEvents(eventsCamera), 5 * REFRESH_MS);
