@@ -62,6 +62,12 @@ async def metrics(request: web.Request) -> web.Response:
             lines.append(
                 f'vsnative_camera_state{{camera="{_label(agent.camera.id)}",state="{state.value}"}} {value}'
             )
+    lines += [
+        "# HELP vsnative_camera_viewers live viewers (WebRTC) of the camera",
+        "# TYPE vsnative_camera_viewers gauge",
+    ]
+    for agent in agents:
+        lines.append(f'vsnative_camera_viewers{{camera="{_label(agent.camera.id)}"}} {agent.viewers}')
     backlog = await services.queue.backlog()
     lines += [
         "# HELP vsnative_agents agents running in this process",
@@ -70,6 +76,9 @@ async def metrics(request: web.Request) -> web.Response:
         "# HELP vsnative_agent_slots_free agents this process could still start",
         "# TYPE vsnative_agent_slots_free gauge",
         f"vsnative_agent_slots_free {services.pool.free_slots}",
+        "# HELP vsnative_viewers live viewers (WebRTC) of all cameras of this process",
+        "# TYPE vsnative_viewers gauge",
+        f"vsnative_viewers {sum(agent.viewers for agent in agents)}",
         "# HELP vsnative_orphan_backlog orphan requests waiting or not yet acknowledged",
         "# TYPE vsnative_orphan_backlog gauge",
         f"vsnative_orphan_backlog {backlog}",

@@ -36,7 +36,15 @@ def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    reasons = {400: "bad request", 401: "missing or wrong token", 404: "not found", 409: "conflict"}
+    reasons = {
+        400: "bad request",
+        401: "missing or wrong token",
+        404: "not found",
+        409: "conflict",
+        413: "body too large",
+        415: "wrong content type",
+        503: "no capacity now (see Retry-After)",
+    }
     return {str(code): _json(ERROR, reasons[code]) for code in codes}
 
 
@@ -80,6 +88,7 @@ AGENT = {
         "healthy": {"type": "boolean"},
         "failure": {"type": ["string", "null"]},
         "lastError": {"type": "string"},
+        "viewers": {"type": "integer"},
         "counters": {"type": "object", "additionalProperties": {"type": "number"}},
     },
 }
@@ -133,6 +142,29 @@ EVENT = {
         "clipUrl": {"type": "string"},
     },
 }
+SDP = {"application/sdp": {"schema": {"type": "string"}}}
+VIEWER_ID = {"name": "viewer_id", "in": "path", "required": True, "schema": {"type": "string"}}
+VIEWERS = {
+    "type": "object",
+    "required": ["maxViewers", "viewers"],
+    "properties": {
+        "maxViewers": {"type": "integer"},
+        "viewers": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "state": {"type": "string"},
+                    "since": {"type": "integer"},
+                    "packetsSent": {"type": "integer"},
+                    "replayed": {"type": "integer"},
+                },
+            },
+        },
+    },
+}
+HTML = {"description": "the browser UI", "content": {"text/html": {"schema": {"type": "string"}}}}
 MP4 = {
     "description": "MP4 video",
     "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
@@ -164,6 +196,57 @@ def document() -> dict[str, Any]:
         },
         "security": [{"bearer": []}, {}],
         "paths": {
+            "/": {"get": {"summary": "the browser UI", "security": [], "responses": {"200": HTML}}},
+            "/web/{name}": {
+                "get": {
+                    "summary": "a file of the browser UI (html, js, css, svg)",
+                    "security": [],
+                    "parameters": [
+                        {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "the file",
+                            "content": {"*/*": {"schema": {"type": "string"}}},
+                        },
+                        **_errors(404),
+                    },
+                }
+            },
+            "/api/cameras/{camera_id}/whep": {
+                "post": {
+                    "summary": "WHEP: watch a camera live over WebRTC (H.264 relayed without re-encoding)",
+                    "description": "Send the viewer's complete SDP offer (non-trickle ICE). Answers 201 with "
+                    "the SDP answer and the viewer's Location, which DELETE ends.",
+                    "parameters": camera_path,
+                    "requestBody": {"required": True, "content": SDP},
+                    "responses": {
+                        "201": {
+                            "description": "the SDP answer",
+                            "headers": {"Location": {"schema": {"type": "string"}}},
+                            "content": SDP,
+                        },
+                        **_errors(400, 401, 404, 409, 413, 415, 503),
+                    },
+                }
+            },
+            "/api/cameras/{camera_id}/whep/{viewer_id}": {
+                "delete": {
+                    "summary": "WHEP: end a viewer",
+                    "parameters": [CAMERA_ID, VIEWER_ID],
+                    "responses": {
+                        "200": _json({"type": "object", "properties": {"deleted": {"type": "string"}}}),
+                        **_errors(401, 404, 409),
+                    },
+                }
+            },
+            "/api/cameras/{camera_id}/viewers": {
+                "get": {
+                    "summary": "the camera's live viewers on this process",
+                    "parameters": camera_path,
+                    "responses": {"200": _json(VIEWERS), **_errors(401, 404, 409)},
+                }
+            },
             "/api/health": {
                 "get": {
                     "summary": "liveness",
