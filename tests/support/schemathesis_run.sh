@@ -13,7 +13,8 @@ for _ in $(seq 100); do
   (exec 3<>/dev/tcp/127.0.0.1/18765) 2>/dev/null && break
   sleep 0.1
 done
-"$(dirname "$python")/schemathesis" run http://127.0.0.1:18765/api/openapi.json \
+PYTHONPATH="$(cd "$(dirname "$0")/../.." && pwd)" SCHEMATHESIS_HOOKS=tests.support.schemathesis_hooks \
+  "$(dirname "$python")/schemathesis" run http://127.0.0.1:18765/api/openapi.json \
   -H "Authorization: Bearer $token" --checks all \
   --exclude-checks positive_data_acceptance,use_after_free \
   -n 25 --seed 20261128 --request-timeout 20 --no-color

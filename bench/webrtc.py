@@ -1,0 +1,223 @@
+"""Live view (WebRTC relay) figures on one 1080p25 H.264 camera (2 s GOP, 4 Mb/s) from the GStreamer fake
+camera on 127.0.0.1; viewers are aiortc peers; only 127.0.0.1 is offered as an ICE candidate.
+
+1. latency from a packet's demux to the decoded frame at a viewer (p50/p95), relay and viewer in this
+   process (one clock);
+2. time from the WHEP offer to the first decoded frame of a new viewer, with and without the GOP cache,
+   joining at random points of the GOP;
+3. relay CPU per viewer at 1, 10 and 50 viewers: `vsnative serve` in its own process (recording too),
+   CPU-seconds from /proc against the same process with 0 viewers (the baseline); the load viewers run
+   in another process and do not decode (their decoding is not the relay's cost).
+
+    .venv/bin/python bench/webrtc.py [--seconds 20] [--viewers 1 10 50] [--trials 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support import whep  # noqa: E402
+from tests.support.camera import FakeCamera  # noqa: E402
+from tests.support.media import make_media  # noqa: E402
+from tests.support.service import Service, write_settings  # noqa: E402
+from vsnative.agent import Agent, AgentEnv  # noqa: E402
+from vsnative.media.packets import EncodedPacket  # noqa: E402
+from vsnative.models import Camera  # noqa: E402
+from vsnative.pipeline import CameraPipeline  # noqa: E402
+from vsnative.streamers.webrtc import WebRtcConfig, WebRtcStreamer  # noqa: E402
+from vsnative.webrtc.ice import offer_host_addresses  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def in_process(url: str, seconds: float, trials: int, work: Path) -> None:
+    """Latency and first-frame figures with the relay in this process."""
+    camera = Camera.model_validate({"id": "bench", "rtspUrl": url})
+    pipeline = CameraPipeline(streamers=[WebRtcConfig(maxViewers=100)])
+    env = AgentEnv(work, ThreadPoolExecutor(2), ThreadPoolExecutor(2))
+    agent = Agent(camera, pipeline, env)
+    live = agent.live
+    assert isinstance(live, WebRtcStreamer)
+    sent: list[tuple[int, float]] = []  # (relay pts, demux wall-clock time), in the order sent
+
+    def on_sent(pts: int, packet: EncodedPacket) -> None:
+        sent.append((pts, packet.wallclock))
+
+    live.on_sent = on_sent
+    app = web.Application()
+
+    async def post(request: web.Request) -> web.Response:
+        viewer, answer = await live.add_viewer(await request.text())
+        return web.Response(status=201, text=answer, headers={"Location": f"/v/{viewer.id}"})
+
+    app.router.add_post("/whep", post)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    task = asyncio.create_task(agent.run())
+    async with aiohttp.ClientSession() as http:
+        for _ in range(100):
+            if agent.counters.keyframes >= 2:
+                break
+            await asyncio.sleep(0.1)
+        # 1. latency
+        viewer = whep.Viewer(f"http://127.0.0.1:{port}/whep")
+        await viewer.connect(http)
+        await viewer.wait_frames(1, 10)
+        await asyncio.sleep(2)  # past the GOP replay
+        start = len(viewer.frames)
+        await asyncio.sleep(seconds)
+        frames = viewer.frames[start:]
+        # a frame's pts is its RTP timestamp: the relay's pts plus the sender's random origin (mod 2^32);
+        # the viewer's first decoded frame is the first packet sent to it (the replayed keyframe)
+        origin = (viewer.frames[0][1] - sent[0][0]) % 2**32
+        demuxed = dict(sent)
+        latencies = []
+        for decoded_at, pts, _, _ in frames:
+            relay_pts = (pts - origin) % 2**32
+            if relay_pts in demuxed:
+                wall = time.time() - (time.monotonic() - decoded_at)
+                latencies.append((wall - demuxed[relay_pts]) * 1000)
+        await viewer.close()
+        live.on_sent = None
+        print(
+            f"latency demux -> decoded frame (1080p25, {len(latencies)} frames of {len(frames)}): "
+            f"p50 {statistics.median(latencies):.1f} ms, p95 {pct(latencies, 0.95):.1f} ms "
+            "(target p50 <= 40 ms)"
+        )
+
+        # 2. first frame with and without the GOP cache
+        for cached in (True, False):
+            live.config = live.config.model_copy(update={"gopCache": cached})
+            firsts = []
+            for _ in range(trials):
+                await asyncio.sleep(random.uniform(0.3, 2.3))  # noqa: S311 - a random point of the GOP
+                v = whep.Viewer(f"http://127.0.0.1:{port}/whep")
+                await v.connect(http)
+                await v.wait_frames(1, 10)
+                firsts.append((v.frames[0][0] - v.offered_at) * 1000)
+                await v.close()
+            label = "with GOP cache   " if cached else "without GOP cache"
+            print(
+                f"offer -> first decoded frame {label}: p50 {statistics.median(firsts):.0f} ms, "
+                f"max {max(firsts):.0f} ms over {trials} joins (target <= 500 ms with the cache)"
+            )
+    agent.stop()
+    await asyncio.wait_for(task, 20)
+    await runner.cleanup()
+
+
+LOAD = """
+import asyncio, sys
+import aiohttp
+from aiortc.codecs import h264
+from tests.support import whep
+from vsnative.webrtc.ice import offer_host_addresses
+h264.H264Decoder.decode = lambda self, frame: []  # receive, depacketize, report; do not decode
+offer_host_addresses(["127.0.0.1"])
+async def main(url, n):
+    viewers = [whep.Viewer(url) for _ in range(n)]
+    async with aiohttp.ClientSession() as http:
+        for v in viewers:
+            assert (await v.connect(http)).status == 201
+    print("READY", flush=True)
+    await asyncio.sleep(3600)
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
+
+def relay_cpu(url: str, counts: list[int], seconds: float, work: Path) -> None:
+    webrtc = {"type": "webrtc", "maxViewers": 100, "viewerTimeoutSeconds": 4}
+    pipeline = {"defaults": {"streamers": [{"type": "mp4Recorder"}, webrtc]}}
+    settings = write_settings(work / "settings", [{"id": "cam", "rtspUrl": url}], pipeline)
+    service = Service(settings, work / "rec", "--webrtc-host-addresses", "127.0.0.1").start()
+    try:
+        service.wait_for(lambda: service.agents().get("cam", {}).get("state") == "running", 30, "running")
+        time.sleep(3)
+        assert service.proc is not None
+        pid = service.proc.pid
+
+        def measure() -> float:
+            before = cpu_seconds(pid)
+            time.sleep(seconds)
+            return (cpu_seconds(pid) - before) / seconds * 100
+
+        base = measure()
+        print(f"relay process, 0 viewers (recording only; the baseline): {base:.1f}% of a core")
+        for n in counts:
+            load = subprocess.Popen(
+                [sys.executable, "-c", LOAD, f"{service.base}/api/cameras/cam/whep", str(n)],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            try:
+                assert load.stdout is not None
+                assert load.stdout.readline().strip() == "READY"
+                time.sleep(3)
+                viewers = service.get("/api/cameras/cam/viewers")["viewers"]
+                connected = sum(1 for v in viewers if v["state"] == "connected")
+                total = measure()
+                per = (total - base) / n
+                print(
+                    f"{n:3d} viewers ({connected} connected): relay {total:.1f}% of a core, "
+                    f"{per:.2f}% per viewer (target <= 1.5%)"
+                )
+            finally:
+                load.kill()
+                load.wait(10)
+                load.stdout.close()  # type: ignore[union-attr]
+            for _ in range(100):  # the killed viewers time out (no receiver reports) before the next step
+                if not service.get("/api/cameras/cam/viewers")["viewers"]:
+                    break
+                time.sleep(0.5)
+    finally:
+        service.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--viewers", type=int, nargs="+", default=[1, 10, 50])
+    parser.add_argument("--trials", type=int, default=8)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "media").mkdir()
+        media = make_media(work / "media", seconds=20)
+        offer_host_addresses(["127.0.0.1"])
+        with FakeCamera({"/cam": str(media.h264_1080)}) as camera:
+            asyncio.run(in_process(camera.url("/cam"), args.seconds, args.trials, work / "inproc"))
+            relay_cpu(camera.url("/cam"), args.viewers, args.seconds, work / "serve")
+
+
+if __name__ == "__main__":
+    main()
