@@ -28,6 +28,8 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtp import RtpPacket
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -44,6 +46,14 @@ from vsnative.streamers.webrtc import WebRtcConfig, WebRtcStreamer  # noqa: E402
 from vsnative.webrtc.ice import offer_host_addresses  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
+received: dict[int, float] = {}  # RTP timestamp -> wall-clock time its frame's last packet arrived
+_handle_rtp = RTCRtpReceiver._handle_rtp_packet
+
+
+async def _timed_handle_rtp(self: RTCRtpReceiver, packet: RtpPacket, arrival_time_ms: int) -> None:
+    if packet.marker:
+        received[packet.timestamp] = time.time()
+    await _handle_rtp(self, packet, arrival_time_ms)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -90,6 +100,7 @@ async def in_process(url: str, seconds: float, trials: int, work: Path) -> None:
             await asyncio.sleep(0.1)
         # 1. latency
         viewer = whep.Viewer(f"http://127.0.0.1:{port}/whep")
+        RTCRtpReceiver._handle_rtp_packet = _timed_handle_rtp  # type: ignore[method-assign]
         await viewer.connect(http)
         await viewer.wait_frames(1, 10)
         await asyncio.sleep(2)  # past the GOP replay
@@ -100,18 +111,26 @@ async def in_process(url: str, seconds: float, trials: int, work: Path) -> None:
         # the viewer's first decoded frame is the first packet sent to it (the replayed keyframe)
         origin = (viewer.frames[0][1] - sent[0][0]) % 2**32
         demuxed = dict(sent)
-        latencies = []
+        latencies, arrivals = [], []
         for decoded_at, pts, _, _ in frames:
             relay_pts = (pts - origin) % 2**32
             if relay_pts in demuxed:
                 wall = time.time() - (time.monotonic() - decoded_at)
                 latencies.append((wall - demuxed[relay_pts]) * 1000)
+                if pts in received:
+                    arrivals.append((received[pts] - demuxed[relay_pts]) * 1000)
+        RTCRtpReceiver._handle_rtp_packet = _handle_rtp  # type: ignore[method-assign]
         await viewer.close()
         live.on_sent = None
         print(
             f"latency demux -> decoded frame (1080p25, {len(latencies)} frames of {len(frames)}): "
             f"p50 {statistics.median(latencies):.1f} ms, p95 {pct(latencies, 0.95):.1f} ms "
             "(target p50 <= 40 ms)"
+        )
+        print(
+            f"  of which demux -> the frame's last RTP packet at the viewer: p50 "
+            f"{statistics.median(arrivals):.1f} ms, p95 {pct(arrivals, 0.95):.1f} ms (aiortc's receiver then "
+            "holds a frame until the next one starts: one frame interval, 40 ms at 25 fps)"
         )
 
         # 2. first frame with and without the GOP cache
