@@ -111,14 +111,17 @@ async def in_process(url: str, seconds: float, trials: int, work: Path) -> None:
         # the viewer's first decoded frame is the first packet sent to it (the replayed keyframe)
         origin = (viewer.frames[0][1] - sent[0][0]) % 2**32
         demuxed = dict(sent)
+        # aiortc's receiver counts pts from its first RTP timestamp (received's first key)
+        first_rtp = next(iter(received))
         latencies, arrivals = [], []
         for decoded_at, pts, _, _ in frames:
             relay_pts = (pts - origin) % 2**32
             if relay_pts in demuxed:
                 wall = time.time() - (time.monotonic() - decoded_at)
                 latencies.append((wall - demuxed[relay_pts]) * 1000)
-                if pts in received:
-                    arrivals.append((received[pts] - demuxed[relay_pts]) * 1000)
+                arrived = received.get((pts + first_rtp) % 2**32)
+                if arrived is not None:
+                    arrivals.append((arrived - demuxed[relay_pts]) * 1000)
         RTCRtpReceiver._handle_rtp_packet = _handle_rtp  # type: ignore[method-assign]
         await viewer.close()
         live.on_sent = None
