@@ -99,7 +99,11 @@ class Service:
         raise RuntimeError(f"serve did not answer in time: {self.log()}")
 
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.base + path, timeout=5) as resp:  # noqa: S310 - loopback test URL
+        """GET a JSON answer (with the service's bearer token when it has one)."""
+        token = self.env.get("VSN_API_TOKEN")
+        headers = {"Authorization": f"Bearer {token}"} if token and path != "/api/health" else {}
+        request = urllib.request.Request(self.base + path, headers=headers)  # noqa: S310 - loopback test URL
+        with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310 - loopback test URL
             return json.loads(resp.read())
 
     def agents(self) -> dict[str, dict[str, Any]]:

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from vsnative.api.keys import SERVICES
 from vsnative.streamers.webrtc import ViewerError, WebRtcStreamer
+from vsnative.webrtc.ice import IceSettings
 
 routes = web.RouteTableDef()
 MAX_OFFER_BYTES = 64 << 10
@@ -52,9 +53,23 @@ async def offer(request: web.Request) -> web.Response:
             raise web.HTTPConflict(text=exc.reason) from exc
         raise web.HTTPBadRequest(text=exc.reason) from exc
     location = f"/api/cameras/{request.match_info['camera_id']}/whep/{viewer.id}"
-    return web.Response(
+    response = web.Response(
         status=201, body=answer.encode(), content_type="application/sdp", headers={"Location": location}
     )
+    for link in ice_server_links(request.app[SERVICES].settings.ice()):
+        response.headers.add("Link", link)
+    return response
+
+
+def ice_server_links(ice: IceSettings) -> list[str]:
+    """The configured STUN/TURN servers as WHEP `Link: <url>; rel="ice-server"` headers (RFC 9725)."""
+    links = []
+    for url in ice.servers:
+        link = f'<{url}>; rel="ice-server"'
+        if url.startswith("turn") and ice.username and ice.credential:
+            link += f'; username="{ice.username}"; credential="{ice.credential}"; credential-type="password"'
+        links.append(link)
+    return links
 
 
 @routes.delete("/api/cameras/{camera_id}/whep/{viewer_id}")

@@ -175,17 +175,22 @@ class WebRtcStreamer(ThreadedStreamer):
             self._forget(viewer)
 
     async def _watch(self, viewer: Viewer) -> None:
-        """Close a viewer that stopped sending receiver reports (closed its tab, lost its network)."""
+        """Close a viewer that stopped sending receiver reports (closed its tab, lost its network) while
+        video was being sent to it; a viewer of a camera that is reconnecting is kept."""
         sender = viewer.pc.getSenders()[0]
         timeout = self.config.viewerTimeoutSeconds
         last_seen = time.monotonic()
         last_report = None
+        last_sent = viewer.track.sent
         while viewer.id in self.viewers:
             await asyncio.sleep(WATCH_SECONDS)
             stats = await sender.getStats()
             report = next((s.timestamp for s in stats.values() if s.type == "remote-inbound-rtp"), None)
             if report is not None and report != last_report:
                 last_report, last_seen = report, time.monotonic()
+            if viewer.track.sent == last_sent:  # nothing sent (the camera reconnects): nothing to report on
+                last_seen = time.monotonic()
+            last_sent = viewer.track.sent
             if time.monotonic() - last_seen > timeout:
                 log.info(
                     "camera %s: viewer %s sent no receiver report for %.0f s",
