@@ -210,11 +210,15 @@ def relay_cpu(url: str, counts: list[int], seconds: float, work: Path) -> None:
                 time.sleep(3)
                 viewers = service.get("/api/cameras/cam/viewers")["viewers"]
                 connected = sum(1 for v in viewers if v["state"] == "connected")
+                dropped = sum(v["dropped"] for v in viewers)
                 total, kernel = measure()
+                after = service.get("/api/cameras/cam/viewers")["viewers"]
+                dropped = sum(v["dropped"] for v in after) - dropped
                 per = (total - base) / n
                 print(
                     f"{n:3d} viewers ({connected} connected): relay {total:.1f}% of a core "
-                    f"({kernel:.1f}% in the kernel), {per:.2f}% per viewer (target <= 1.5%)"
+                    f"({kernel:.1f}% in the kernel), {per:.2f}% per viewer (target <= 1.5%); "
+                    f"{dropped} packets dropped by viewers that fell behind"
                 )
             finally:
                 load.kill()

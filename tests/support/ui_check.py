@@ -43,6 +43,17 @@ FRAMES_DECODED = """() => window.vsnLive && window.vsnLive.pc.getStats().then((s
   return frames;
 })"""
 
+RECEIVE_TO_PRESENT = """() => new Promise((resolve) => {
+  const video = document.getElementById("live-video");
+  const delays = [];
+  setTimeout(() => resolve(delays), 5000);
+  const step = (now, meta) => {
+    if (meta.receiveTime) delays.push(meta.presentationTime - meta.receiveTime);
+    if (delays.length >= 50) resolve(delays); else video.requestVideoFrameCallback(step);
+  };
+  video.requestVideoFrameCallback(step);
+})"""
+
 
 def frames_decoded(page: Page) -> int:
     return int(page.evaluate(FRAMES_DECODED) or 0)
@@ -117,6 +128,14 @@ def check_ui(service: Service, artifacts: Path, figures: dict[str, Any]) -> None
         later = frames_decoded(page)
         assert later > first + 20, f"framesDecoded grew from {first} to {later} in 2 s"
         figures["framesDecodedIn2s"] = later - first
+        # Chromium's own part of the latency: last packet of a frame received -> frame presented
+        delays = page.evaluate(RECEIVE_TO_PRESENT)
+        if delays:
+            figures["receiveToPresentMs"] = {
+                "p50": round(sorted(delays)[len(delays) // 2], 1),
+                "max": round(max(delays), 1),
+                "frames": len(delays),
+            }
         size = page.evaluate(
             "() => [$v = document.getElementById('live-video'), $v.videoWidth, $v.videoHeight]"
         )

@@ -159,6 +159,7 @@ VIEWERS = {
                     "since": {"type": "integer"},
                     "packetsSent": {"type": "integer"},
                     "replayed": {"type": "integer"},
+                    "dropped": {"type": "integer"},
                 },
             },
         },

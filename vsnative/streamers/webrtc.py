@@ -65,6 +65,7 @@ class Viewer:
             "since": int(self.created),
             "packetsSent": self.track.sent,
             "replayed": self.track.replayed,
+            "dropped": self.track.dropped,
         }
 
 

@@ -115,6 +115,11 @@ class RelayTrack(MediaStreamTrack):
             self._parameter_sets = {key: annexb_extradata(info.video.extradata, info.video.codec)}
         return self._parameter_sets[key]
 
+    @property
+    def dropped(self) -> int:
+        """Packets this viewer lost by falling behind (it skipped to the next keyframe)."""
+        return self._sub.dropped
+
     def stop(self) -> None:
         super().stop()
         self._sub.unsubscribe()
