@@ -143,7 +143,19 @@ async def test_relay_passes_camera_packets_unchanged_and_starts_mid_gop_at_once(
         await viewer.close()
 
 
-async def test_bad_offers_are_refused_with_a_reason(service: Service, http: aiohttp.ClientSession) -> None:
+async def test_offers_over_the_limit_at_once_and_bad_offers_are_refused(
+    service: Service, http: aiohttp.ClientSession
+) -> None:
+    # three offers at the same time for two places: two are answered, one is refused
+    viewers = [whep.Viewer(whep_url(service)) for _ in range(3)]
+    responses = await asyncio.gather(*(v.connect(http) for v in viewers))
+    assert sorted(r.status for r in responses) == [201, 201, 503]
+    for viewer in viewers:
+        if viewer.location:  # a WHEP client ends its session, then closes its peer connection
+            async with http.delete(service.base + viewer.location) as resp:
+                assert resp.status == 200
+        await viewer.close()
+
     cases = [
         (whep_url(service), "application/sdp", "hello", 400, "SDP"),
         (whep_url(service), "application/sdp", "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\n", 400, "video"),

@@ -20,6 +20,7 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from pydantic import BaseModel, ConfigDict, Field
 
+from vsnative.media.fanout import FanOut
 from vsnative.media.gop import GopCache
 from vsnative.media.packets import EncodedPacket
 from vsnative.streamers.base import STREAMERS, StreamerContext, ThreadedStreamer
@@ -81,6 +82,8 @@ class WebRtcStreamer(ThreadedStreamer):
         self.codec = ""  # of the camera's video, once a packet has been seen
         self.on_sent: SentHook | None = None  # for benchmarks: called per packet handed to aiortc
         self._closed = False
+        self._joining = 0  # offers being answered: they hold a slot too
+        self._tasks: set[asyncio.Task[bool]] = set()  # viewers being closed (the loop keeps weak refs)
 
     @property
     def ice(self) -> IceSettings:
@@ -106,7 +109,8 @@ class WebRtcStreamer(ThreadedStreamer):
         fanout = self.context.fanout
         if self._closed or fanout is None or fanout.closed:
             raise ViewerError(409, f"camera {self.context.camera.id} is stopping")
-        if len(self.viewers) >= self.config.maxViewers:
+        check_offer(offer_sdp)  # a bad offer is a 400 whatever the load
+        if len(self.viewers) + self._joining >= self.config.maxViewers:
             raise ViewerError(
                 503, f"camera {self.context.camera.id} has its maximum of {self.config.maxViewers} viewers"
             )
@@ -116,7 +120,13 @@ class WebRtcStreamer(ThreadedStreamer):
                 f"camera {self.context.camera.id} sends {self.codec.upper()}; live view "
                 "relays H.264 only (browsers' WebRTC cannot take it without re-encoding)",
             )
-        check_offer(offer_sdp)
+        self._joining += 1
+        try:
+            return await self._answer(offer_sdp, fanout)
+        finally:
+            self._joining -= 1
+
+    async def _answer(self, offer_sdp: str, fanout: FanOut) -> tuple[Viewer, str]:
         viewer_id = uuid.uuid4().hex
         # subscribe first, then copy the GOP: a packet is either in the copy or published to the
         # subscription (or both: the track skips those), never neither
@@ -169,7 +179,9 @@ class WebRtcStreamer(ThreadedStreamer):
 
     def _forget(self, viewer: Viewer) -> None:
         if viewer.id in self.viewers:
-            asyncio.get_running_loop().create_task(self.close_viewer(viewer.id))
+            task = asyncio.get_running_loop().create_task(self.close_viewer(viewer.id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def _state_changed(self, viewer: Viewer) -> None:
         if viewer.pc.connectionState in ("failed", "closed"):
