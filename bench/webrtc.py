@@ -7,7 +7,8 @@ camera on 127.0.0.1; viewers are aiortc peers; only 127.0.0.1 is offered as an I
    joining at random points of the GOP;
 3. relay CPU per viewer at 1, 10 and 50 viewers: `vsnative serve` in its own process (recording too),
    CPU-seconds from /proc against the same process with 0 viewers (the baseline); the load viewers run
-   in another process and do not decode (their decoding is not the relay's cost).
+   in another process and do not decode (their decoding is not the relay's cost). Run twice in one go:
+   with vsnative's lean RTP loop (the default) and with aiortc's own loop (`leanRtp: false`), the baseline.
 
     .venv/bin/python bench/webrtc.py [--seconds 20] [--viewers 1 10 50] [--trials 8]
 """
@@ -177,8 +178,9 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2])))
 """
 
 
-def relay_cpu(url: str, counts: list[int], seconds: float, work: Path) -> None:
-    webrtc = {"type": "webrtc", "maxViewers": 100, "viewerTimeoutSeconds": 4}
+def relay_cpu(url: str, counts: list[int], seconds: float, work: Path, lean: bool) -> None:
+    print(f"--- RTP sent by {'vsnative' if lean else 'aiortc'}'s loop (leanRtp: {str(lean).lower()})")
+    webrtc = {"type": "webrtc", "maxViewers": 100, "viewerTimeoutSeconds": 4, "leanRtp": lean}
     pipeline = {"defaults": {"streamers": [{"type": "mp4Recorder"}, webrtc]}}
     settings = write_settings(work / "settings", [{"id": "cam", "rtspUrl": url}], pipeline)
     service = Service(settings, work / "rec", "--webrtc-host-addresses", "127.0.0.1").start()
@@ -249,7 +251,8 @@ def main() -> None:
         offer_host_addresses(["127.0.0.1"])
         with FakeCamera({"/cam": str(media.h264_1080)}) as camera:
             asyncio.run(in_process(camera.url("/cam"), args.seconds, args.trials, work / "inproc"))
-            relay_cpu(camera.url("/cam"), args.viewers, args.seconds, work / "serve")
+            for lean in (True, False):
+                relay_cpu(camera.url("/cam"), args.viewers, args.seconds, work / f"serve-{lean}", lean)
 
 
 if __name__ == "__main__":

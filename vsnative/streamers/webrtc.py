@@ -24,6 +24,7 @@ from vsnative.media.fanout import FanOut
 from vsnative.media.gop import GopCache
 from vsnative.media.packets import EncodedPacket
 from vsnative.streamers.base import STREAMERS, StreamerContext, ThreadedStreamer
+from vsnative.webrtc import fastpath
 from vsnative.webrtc.ice import IceSettings
 from vsnative.webrtc.track import RelayTrack, SentHook
 
@@ -40,6 +41,7 @@ class WebRtcConfig(BaseModel):
     gopCache: bool = Field(True, description="start new viewers with the current GOP (instant picture)")
     queuePackets: int = Field(120, ge=8, description="a viewer further behind skips to the next keyframe")
     viewerTimeoutSeconds: float = Field(15.0, gt=0, description="no receiver report for this long: gone")
+    leanRtp: bool = Field(True, description="send RTP with vsnative's lean loop (false: aiortc's own loop)")
 
 
 class ViewerError(Exception):
@@ -139,6 +141,8 @@ class WebRtcStreamer(ThreadedStreamer):
         viewer = Viewer(viewer_id, pc, track)
         try:
             transceiver = pc.addTransceiver(track, direction="sendonly")
+            if self.config.leanRtp:
+                fastpath.install(transceiver.sender)
             prefer_h264(transceiver)  # before the offer is applied, or the answer picks VP8
             await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             answer = await pc.createAnswer()

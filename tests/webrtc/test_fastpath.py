@@ -1,0 +1,115 @@
+"""The lean RTP loop, checked against aiortc's own RTP parser and H.264 depacketizer: headers, marker
+bits, sequence numbers, header extensions, the access units carried, sender-report counters, and a
+NACKed packet retransmitted as RTX. The DTLS transport is a fake that records what would be encrypted."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import struct
+from typing import Any
+
+import pytest
+from aiortc import RTCRtpSender
+from aiortc.codecs.h264 import H264PayloadDescriptor
+from aiortc.rtcrtpparameters import (
+    RTCRtcpParameters,
+    RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
+    RTCRtpSendParameters,
+)
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+
+from tests.support.packets import h264_packets
+from vsnative.media.fanout import FanOut
+from vsnative.media.packets import EncodedPacket
+from vsnative.webrtc import fastpath
+from vsnative.webrtc.track import RelayTrack
+
+H264 = RTCRtpCodecParameters(mimeType="video/H264", clockRate=90000, payloadType=102)
+RTX = RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000, payloadType=103, parameters={"apt": 102})
+EXTENSIONS = [
+    RTCRtpHeaderExtensionParameters(id=4, uri=fastpath.MID_URI),
+    RTCRtpHeaderExtensionParameters(id=9, uri=fastpath.ABS_SEND_TIME_URI),
+]
+
+
+class FakeDtls:
+    state = "connected"
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def _register_rtp_sender(self, sender: Any, parameters: Any) -> None:
+        pass
+
+    def _unregister_rtp_sender(self, sender: Any) -> None:
+        pass
+
+    async def _send_rtp(self, data: bytes) -> None:
+        self.sent.append(data)
+
+
+def nal_units(data: bytes) -> list[bytes]:
+    return [u.rstrip(b"\x00") for u in data.split(b"\x00\x00\x01")[1:] if u]
+
+
+@pytest.fixture
+def packets() -> list[EncodedPacket]:
+    return h264_packets(30, gop=25, size=(640, 360))
+
+
+async def test_lean_loop_sends_what_aiortc_parses_back_to_the_same_access_units(
+    packets: list[EncodedPacket],
+) -> None:
+    fanout = FanOut()
+    track = RelayTrack(fanout.subscribe("viewer", 64), [])
+    dtls = FakeDtls()
+    sender = RTCRtpSender(track, dtls)  # type: ignore[arg-type]
+    loop = fastpath.install(sender)
+    assert loop is not None, "aiortc's internals are not what the lean loop expects"
+    parameters = RTCRtpSendParameters(
+        codecs=[H264, RTX], headerExtensions=EXTENSIONS, muxId="0", rtcp=RTCRtcpParameters(cname="t")
+    )
+    await sender.send(parameters)
+    for packet in packets[:10]:
+        fanout.publish(packet)
+    for _ in range(100):
+        if loop.packets and sum(1 for d in dtls.sent if d[1] & 0x80) >= 10:
+            break
+        await asyncio.sleep(0.01)
+
+    extensions = HeaderExtensionsMap()
+    extensions.configure(parameters)
+    rtp = [RtpPacket.parse(d, extensions) for d in dtls.sent if 96 <= d[1] & 0x7F <= 127]
+    assert {p.payload_type for p in rtp} == {102}
+    assert {p.ssrc for p in rtp} == {sender._ssrc}
+    assert all(p.extensions.mid == "0" and p.extensions.abs_send_time is not None for p in rtp)
+    steps = [(b.sequence_number - a.sequence_number) % 65536 for a, b in itertools.pairwise(rtp)]
+    assert steps == [1] * (len(rtp) - 1)
+    # one access unit per timestamp, the marker on its last packet; the NAL units are the camera's
+    frames: dict[int, list[RtpPacket]] = {}
+    for p in rtp:
+        frames.setdefault(p.timestamp, []).append(p)
+    assert len(frames) == 10
+    for packet, (_, group) in zip(packets, sorted(frames.items()), strict=False):
+        assert [p.marker for p in group] == [0] * (len(group) - 1) + [1]
+        unit = b"".join(H264PayloadDescriptor.parse(p.payload)[1] for p in group)
+        assert nal_units(unit) == nal_units(packet.data)
+    state = vars(sender)
+    assert state["_RTCRtpSender__packet_count"] == len(rtp)  # what aiortc's sender reports will say
+    assert state["_RTCRtpSender__rtp_timestamp"] == rtp[-1].timestamp
+
+    # a NACKed packet goes again as RTX: its own SSRC and sequence, the original sequence number first
+    lost = rtp[3]
+    await sender._retransmit(lost.sequence_number)
+    again = RtpPacket.parse(dtls.sent[-1], extensions)
+    assert (again.payload_type, again.ssrc, again.timestamp) == (103, sender._rtx_ssrc, lost.timestamp)
+    assert struct.unpack("!H", again.payload[:2])[0] == lost.sequence_number
+    assert again.payload[2:] == lost.payload
+    count = len(dtls.sent)
+    await sender._retransmit((lost.sequence_number - 500) % 65536)  # no longer in the history: ignored
+    assert len(dtls.sent) == count
+
+    fanout.close()
+    await asyncio.wait_for(sender.stop(), 5)  # aiortc waits for the loop's start and exit events
