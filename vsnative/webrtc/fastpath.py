@@ -121,6 +121,8 @@ class FastRtpLoop:
                 state[_P + "octet_count"] = octets
         except (asyncio.CancelledError, ConnectionError, MediaStreamError):
             pass
+        except Exception:  # as aiortc does: the exit event must be set, or sender.stop() hangs
+            log.exception("live view: the RTP loop of a viewer failed")
         finally:
             vars(sender)[_P + "rtp_exited"].set()
 
