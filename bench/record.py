@@ -94,9 +94,12 @@ def duration(path: Path) -> float:
         return 0.0
 
 
-def run_vsnative(urls: list[str], work: Path, seconds: float, warmup: float) -> Result:
+RECORDER_ONLY = {"defaults": {"streamers": [{"type": "mp4Recorder"}]}}
+
+
+def run_vsnative(urls: list[str], work: Path, seconds: float, warmup: float, recorder_only: bool) -> Result:
     cameras = [{"id": f"cam{i:02d}", "rtspUrl": url} for i, url in enumerate(urls)]
-    settings = write_settings(work / "settings", cameras)
+    settings = write_settings(work / "settings", cameras, RECORDER_ONLY if recorder_only else None)
     service = Service(settings, work / "recordings", "--max-agents", str(len(urls) + 1))
     service.start()
     try:
@@ -201,6 +204,12 @@ def main() -> None:
     parser.add_argument("--cameras", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--seconds", type=float, default=60.0, help="measured time per run")
     parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument(
+        "--recorder-only",
+        action="store_true",
+        help="vsnative runs the recorder alone (default: the default pipeline, which also keeps each "
+        "camera's GOP for instant live view)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vsn-bench-") as tmp:
         base = Path(tmp)
@@ -215,7 +224,7 @@ def main() -> None:
         for n in args.cameras:
             with FakeCamera(mounts) as cam:  # a fresh server per size keeps runs independent
                 urls = [cam.url(f"/cam{i:02d}") for i in range(n)]
-                vsn = run_vsnative(urls, base / f"vsn{n}", args.seconds, args.warmup)
+                vsn = run_vsnative(urls, base / f"vsn{n}", args.seconds, args.warmup, args.recorder_only)
                 ff = run_ffmpeg(urls, base / f"ff{n}", args.seconds, args.warmup)
             print(
                 f"{n:>7} | {vsn.cpu_per_stream_minute:8.3f} {ff.cpu_per_stream_minute:8.3f} "
