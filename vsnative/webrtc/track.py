@@ -41,7 +41,6 @@ class RelayTrack(MediaStreamTrack):
         super().__init__()
         self._sub = subscription
         self._replay = collections.deque(gop)
-        self._replay_total = len(gop)
         # live packets the GOP already holds (published after the viewer subscribed) are skipped
         self._skip: tuple[StreamInfo, int] | None = (gop[-1].info, gop[-1].dts) if gop else None
         self._replay_end = _ticks(gop[-1]) if gop else 0
@@ -50,7 +49,7 @@ class RelayTrack(MediaStreamTrack):
         self._last = -1
         self._replay_started = 0.0
         self._replay_bytes = 0
-        self._parameter_sets: dict[int, bytes] = {}
+        self._parameter_sets: tuple[StreamInfo, bytes] | None = None  # of the session last seen
         self.on_sent = on_sent
         self.sent = 0
         self.replayed = 0
@@ -62,10 +61,9 @@ class RelayTrack(MediaStreamTrack):
             if self._replay:
                 packet = self._replay.popleft()
                 await self._pace(packet)
-                index = self._replay_total - len(self._replay) - 1
-                out = self._replay_end - (self._replay_total - 1 - index)
                 self.replayed += 1
-                return self._emit(packet, out)
+                # one tick apart, the last replayed packet on the GOP's own last timestamp
+                return self._emit(packet, self._replay_end - len(self._replay))
             item = await self._sub.get()
             if item is None:  # the camera's agent ended the stream
                 self.stop()
@@ -110,10 +108,9 @@ class RelayTrack(MediaStreamTrack):
         return result
 
     def _sps_pps(self, info: StreamInfo) -> bytes:
-        key = id(info)
-        if key not in self._parameter_sets:
-            self._parameter_sets = {key: annexb_extradata(info.video.extradata, info.video.codec)}
-        return self._parameter_sets[key]
+        if self._parameter_sets is None or self._parameter_sets[0] is not info:
+            self._parameter_sets = (info, annexb_extradata(info.video.extradata, info.video.codec))
+        return self._parameter_sets[1]
 
     @property
     def dropped(self) -> int:
