@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import pytest
 from tests.support import whep
 from tests.support.camera import FakeCamera
 from tests.support.media import Media
+from tests.support.packets import nal_units
 from tests.support.service import Service, write_settings
 from vsnative.webrtc.ice import offer_host_addresses
 
@@ -36,10 +36,6 @@ PIPELINE = {
         ]
     }
 }
-
-
-def nal_units(data: bytes) -> list[bytes]:
-    return [unit.rstrip(b"\x00") for unit in re.split(b"\x00\x00\x01", data)[1:] if unit]
 
 
 def slices(data: bytes) -> list[bytes]:

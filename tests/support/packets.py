@@ -68,5 +68,11 @@ def shifted(packets: list[EncodedPacket], ticks: int, info: StreamInfo | None = 
     ]
 
 
+def nal_units(data: bytes) -> list[bytes]:
+    """The NAL units of an Annex-B access unit, without start codes (trailing zero bytes belong to the
+    next unit's 4-byte start code)."""
+    return [unit.rstrip(b"\x00") for unit in data.split(b"\x00\x00\x01")[1:] if unit]
+
+
 def now() -> float:
     return time.time()

@@ -20,7 +20,7 @@ from aiortc.rtcrtpparameters import (
 )
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
-from tests.support.packets import h264_packets
+from tests.support.packets import h264_packets, nal_units
 from vsnative.media.fanout import FanOut
 from vsnative.media.packets import EncodedPacket
 from vsnative.webrtc import fastpath
@@ -48,10 +48,6 @@ class FakeDtls:
 
     async def _send_rtp(self, data: bytes) -> None:
         self.sent.append(data)
-
-
-def nal_units(data: bytes) -> list[bytes]:
-    return [u.rstrip(b"\x00") for u in data.split(b"\x00\x00\x01")[1:] if u]
 
 
 @pytest.fixture
