@@ -159,25 +159,6 @@ async def in_process(url: str, seconds: float, trials: int, work: Path) -> None:
     await runner.cleanup()
 
 
-LOAD = """
-import asyncio, sys
-import aiohttp
-from aiortc.codecs import h264
-from tests.support import whep
-from vsnative.webrtc.ice import offer_host_addresses
-h264.H264Decoder.decode = lambda self, frame: []  # receive, depacketize, report; do not decode
-offer_host_addresses(["127.0.0.1"])
-async def main(url, n):
-    viewers = [whep.Viewer(url) for _ in range(n)]
-    async with aiohttp.ClientSession() as http:
-        for v in viewers:
-            assert (await v.connect(http)).status == 201
-    print("READY", flush=True)
-    await asyncio.sleep(3600)
-asyncio.run(main(sys.argv[1], int(sys.argv[2])))
-"""
-
-
 def relay_cpu(url: str, counts: list[int], seconds: float, work: Path, lean: bool) -> None:
     print(f"--- RTP sent by {'vsnative' if lean else 'aiortc'}'s loop (leanRtp: {str(lean).lower()})")
     webrtc = {"type": "webrtc", "maxViewers": 100, "viewerTimeoutSeconds": 4, "leanRtp": lean}
@@ -201,7 +182,15 @@ def relay_cpu(url: str, counts: list[int], seconds: float, work: Path, lean: boo
         print(f"relay process, 0 viewers (recording only; the baseline): {base:.1f}% of a core")
         for n in counts:
             load = subprocess.Popen(
-                [sys.executable, "-c", LOAD, f"{service.base}/api/cameras/cam/whep", str(n)],
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.support.whep",
+                    f"{service.base}/api/cameras/cam/whep",
+                    "--count",
+                    str(n),
+                    "--no-decode",
+                ],
                 cwd=ROOT,
                 stdout=subprocess.PIPE,
                 text=True,

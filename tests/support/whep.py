@@ -1,12 +1,13 @@
 """A WHEP viewer made with aiortc: offers to receive video, keeps what it decodes and the H.264 payloads
 it received (depacketized, before decoding), with the time of each. Also runnable as a script:
-`python -m tests.support.whep URL` prints FRAME at its first decoded frame and then keeps watching."""
+`python -m tests.support.whep URL [--count N]` prints FRAME once each viewer decoded a frame, then keeps
+watching; with `--no-decode` (a load generator) it prints READY once all are connected."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -94,18 +95,28 @@ class Viewer:
         await self.pc.close()
 
 
-async def _main(url: str, address: str) -> None:
+async def _main(url: str, count: int, decode: bool) -> None:
     from vsnative.webrtc.ice import offer_host_addresses
 
-    offer_host_addresses([address])
-    viewer = Viewer(url)
+    offer_host_addresses(["127.0.0.1"])
+    if not decode:  # a load generator: receive, depacketize and report, but do not decode
+        h264.H264Decoder.decode = lambda self, encoded_frame: []  # type: ignore[method-assign]
+    viewers = [Viewer(url) for _ in range(count)]
     async with aiohttp.ClientSession() as session:
-        resp = await viewer.connect(session)
-        assert resp.status == 201, resp.body  # type: ignore[attr-defined]
-    await viewer.wait_frames(1, 20)
-    print("FRAME", flush=True)  # noqa: T201
-    await asyncio.sleep(600)
+        for viewer in viewers:
+            resp = await viewer.connect(session)
+            assert resp.status == 201, resp.body  # type: ignore[attr-defined]
+    if decode:
+        for viewer in viewers:
+            await viewer.wait_frames(1, 20)
+    print("FRAME" if decode else "READY", flush=True)  # noqa: T201
+    await asyncio.sleep(3600)
 
 
 if __name__ == "__main__":
-    asyncio.run(_main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"))
+    parser = argparse.ArgumentParser(description="aiortc WHEP viewers, only 127.0.0.1 as ICE candidate")
+    parser.add_argument("url")
+    parser.add_argument("--count", type=int, default=1)
+    parser.add_argument("--no-decode", action="store_true", help="print READY once all are connected")
+    args = parser.parse_args()
+    asyncio.run(_main(args.url, args.count, not args.no_decode))
