@@ -144,7 +144,9 @@ class WebRtcStreamer(ThreadedStreamer):
             if self.config.leanRtp:
                 fastpath.install(transceiver.sender)
             prefer_h264(transceiver)  # before the offer is applied, or the answer picks VP8
-            await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+            await pc.setRemoteDescription(
+                RTCSessionDescription(without_bandwidth_feedback(offer_sdp), "offer")
+            )
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
         except Exception as exc:  # aiortc raises many kinds on a bad offer; the reason goes back as 400
@@ -222,6 +224,24 @@ class WebRtcStreamer(ThreadedStreamer):
 def prefer_h264(transceiver: RTCRtpTransceiver) -> None:
     codecs = RTCRtpSender.getCapabilities("video").codecs
     transceiver.setCodecPreferences([c for c in codecs if c.mimeType in ("video/H264", "video/rtx")])
+
+
+FEEDBACK_EXTENSIONS = ("http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",)
+
+
+def without_bandwidth_feedback(sdp: str) -> str:
+    """The offer without what asks the viewer for bandwidth feedback (REMB and the abs-send-time header
+    extension it is computed from), so the answer does not negotiate it: a relay sends the camera's
+    bitrate as it is and cannot act on an estimate, and receivers send REMB up to once per packet when
+    a frame's packets arrive in a burst (an aiortc viewer's REMB cost the relay a quarter of its CPU)."""
+    lines = sdp.split("\n")
+    kept = [
+        line
+        for line in lines
+        if not (line.startswith("a=extmap:") and any(uri in line for uri in FEEDBACK_EXTENSIONS))
+        and not (line.startswith("a=rtcp-fb:") and "goog-remb" in line)
+    ]
+    return "\n".join(kept)
 
 
 def check_offer(sdp: str) -> None:
