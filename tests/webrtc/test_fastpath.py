@@ -169,3 +169,25 @@ async def test_gso_sender_gives_way_when_the_kernel_refuses() -> None:
         assert gso.send([b"x" * 100] * 3, ("127.0.0.1", 9)) == 0
     finally:
         transport.close()
+
+
+async def test_header_extensions_carry_mid_and_abs_send_time_only_when_negotiated() -> None:
+    sender = RTCRtpSender(RelayTrack(FanOut().subscribe("viewer", 8), []), FakeDtls())  # type: ignore[arg-type]
+    loop = fastpath.FastRtpLoop(sender)
+    rtcp = RTCRtcpParameters(cname="t")
+    for negotiated in (EXTENSIONS, EXTENSIONS[:1]):
+        loop.parameters = RTCRtpSendParameters(
+            codecs=[H264], headerExtensions=negotiated, muxId="0", rtcp=rtcp
+        )
+        extensions = HeaderExtensionsMap()
+        extensions.configure(loop.parameters)
+        parsed = []
+        for send_time in (5 << 32, 7 << 32):  # NTP 32.32 seconds; abs-send-time keeps 6.18 bits
+            block = loop.extensions(send_time)
+            packet = fastpath.HEADER.pack(0x90, 102, 1, 0, 1) + block + b"\x65"
+            parsed.append(RtpPacket.parse(packet, extensions).extensions)
+        assert [p.mid for p in parsed] == ["0", "0"]
+        if len(negotiated) == 2:
+            assert [p.abs_send_time for p in parsed] == [5 << 18, 7 << 18]
+        else:
+            assert [p.abs_send_time for p in parsed] == [None, None]

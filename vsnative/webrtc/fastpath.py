@@ -125,22 +125,30 @@ class FastRtpLoop:
         self.packets = 0
         self.use_gso = True
         self.gso: GsoSender | None = None
+        self._extensions: tuple[RTCRtpSendParameters, bytes] | None = None  # when constant
 
     def extensions(self, send_time: int) -> bytes:
-        """The RTP header extension block for one frame (mid and abs-send-time when negotiated)."""
+        """The RTP header extension block for one frame (mid and abs-send-time when negotiated); the same
+        bytes every frame unless abs-send-time is negotiated (the relay's own answers leave it out)."""
         params = self.parameters
         if params is None:
             return b""
+        cached = self._extensions
+        if cached is not None and cached[0] is params:
+            return cached[1]
         items: list[tuple[int, bytes]] = []
         for ext in params.headerExtensions:
             if ext.uri == MID_URI and params.muxId:
                 items.append((ext.id, params.muxId.encode()))
             elif ext.uri == ABS_SEND_TIME_URI:
                 items.append((ext.id, ((send_time >> 14) & 0xFFFFFF).to_bytes(3, "big")))
-        if not items:
-            return b""
-        profile, value = pack_header_extensions(items)
-        return struct.pack("!HH", profile, len(value) // 4) + value
+        block = b""
+        if items:
+            profile, value = pack_header_extensions(items)
+            block = struct.pack("!HH", profile, len(value) // 4) + value
+        if not any(ext.uri == ABS_SEND_TIME_URI for ext in params.headerExtensions):
+            self._extensions = (params, block)
+        return block
 
     async def run(self, codec: RTCRtpCodecParameters) -> None:
         sender = self.sender
