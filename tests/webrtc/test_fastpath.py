@@ -191,3 +191,32 @@ async def test_header_extensions_carry_mid_and_abs_send_time_only_when_negotiate
             assert [p.abs_send_time for p in parsed] == [5 << 18, 7 << 18]
         else:
             assert [p.abs_send_time for p in parsed] == [None, None]
+
+
+async def test_viewers_of_one_camera_share_each_frames_packetization(packets: list[EncodedPacket]) -> None:
+    """Two viewers get the same RTP payloads, and each access unit is packetized once for both (a keyframe
+    whose parameter sets were added per viewer at most twice)."""
+    assert fastpath.PACKETIZER is not None, "aiortc's packetizer moved: every frame is packed per viewer"
+    fanout = FanOut()
+    viewers = []
+    for _ in range(2):
+        dtls = FakeDtls()
+        sender = RTCRtpSender(RelayTrack(fanout.subscribe("viewer", 64), []), dtls)  # type: ignore[arg-type]
+        assert fastpath.install(sender) is not None
+        await sender.send(RTCRtpSendParameters(codecs=[H264], muxId="0", rtcp=RTCRtcpParameters(cname="t")))
+        viewers.append((sender, dtls))
+    made = fastpath.PACKETIZER.made
+    for packet in packets[:10]:
+        fanout.publish(packet)
+    for _ in range(100):
+        if all(sum(1 for d in dtls.sent if d[1] & 0x80) >= 10 for _, dtls in viewers):
+            break
+        await asyncio.sleep(0.01)
+    payloads = [[RtpPacket.parse(d).payload for d in dtls.sent if d[1] & 0x7F == 102] for _, dtls in viewers]
+    assert payloads[0] == payloads[1]
+    assert len(payloads[0]) > 10
+    keyframes = sum(1 for p in packets[:10] if p.keyframe)
+    assert 10 <= fastpath.PACKETIZER.made - made <= 10 + keyframes
+    fanout.close()
+    for sender, _ in viewers:
+        await asyncio.wait_for(sender.stop(), 5)

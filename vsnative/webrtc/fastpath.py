@@ -21,6 +21,7 @@ aiortc's own loop in place when one is missing: slower, same result.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import os
 import secrets
@@ -108,6 +109,38 @@ class GsoSender:
         self.socket.close()
 
 
+class Packetizer:
+    """H.264 access unit -> RTP payloads with aiortc's own packetizer, once per access unit for every
+    viewer of the process: a camera's live viewers are sent the same `bytes` object, so the payloads of
+    the last few are kept, keyed by that object's identity (held, so the identity cannot be reused)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.made = 0
+        self._recent: collections.OrderedDict[int, tuple[bytes, list[bytes]]] = collections.OrderedDict()
+
+    def payloads(self, data: bytes) -> list[bytes]:
+        """The payloads of one access unit (a shared list: read it, never change it)."""
+        recent = self._recent
+        hit = recent.get(id(data))
+        if hit is not None and hit[0] is data:
+            return hit[1]
+        payloads = H264Encoder._packetize(H264Encoder._split_bitstream(data))
+        self.made += 1
+        recent[id(data)] = (data, payloads)
+        if len(recent) > self.size:
+            recent.popitem(last=False)
+        return payloads
+
+
+# None where aiortc's packetizer is not where it was (the loop then packs with aiortc's public encoder)
+PACKETIZER = (
+    Packetizer(16)
+    if all(callable(getattr(H264Encoder, name, None)) for name in ("_packetize", "_split_bitstream"))
+    else None
+)
+
+
 def ntp_now() -> int:
     """The current time as a 64-bit NTP timestamp (what aiortc's clock gives, without datetime)."""
     return int((time.time() + NTP_EPOCH) * 4294967296)
@@ -164,7 +197,11 @@ class FastRtpLoop:
         try:
             while True:
                 packet = await track.recv()
-                payloads, timestamp = encoder.pack(packet)  # type: ignore[arg-type]
+                data: bytes | None = getattr(track, "last_data", None)  # a RelayTrack's, in 1/90000 pts
+                if data is not None and PACKETIZER is not None and packet.pts is not None:
+                    payloads, timestamp = PACKETIZER.payloads(data), packet.pts
+                else:
+                    payloads, timestamp = encoder.pack(packet)  # type: ignore[arg-type]
                 if not payloads:
                     continue
                 timestamp = (origin + timestamp) & 0xFFFFFFFF

@@ -51,6 +51,8 @@ class RelayTrack(MediaStreamTrack):
         self._replay_bytes = 0
         self._parameter_sets: tuple[StreamInfo, bytes] | None = None  # of the session last seen
         self.on_sent = on_sent
+        self.last_data: bytes | None = None  # what the packet recv() returned last holds (the lean loop
+        # packetizes it once for every viewer it is sent to; see webrtc/fastpath.py)
         self.sent = 0
         self.replayed = 0
 
@@ -102,6 +104,7 @@ class RelayTrack(MediaStreamTrack):
         result = av.Packet(data)
         result.pts = result.dts = out
         result.time_base = TIME_BASE
+        self.last_data = data
         self.sent += 1
         if self.on_sent is not None:
             self.on_sent(out, packet)
