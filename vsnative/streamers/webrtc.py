@@ -226,9 +226,6 @@ def prefer_h264(transceiver: RTCRtpTransceiver) -> None:
     transceiver.setCodecPreferences([c for c in codecs if c.mimeType in ("video/H264", "video/rtx")])
 
 
-FEEDBACK_EXTENSIONS = ("http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",)
-
-
 def without_bandwidth_feedback(sdp: str) -> str:
     """The offer without what asks the viewer for bandwidth feedback (REMB and the abs-send-time header
     extension it is computed from), so the answer does not negotiate it: a relay sends the camera's
@@ -238,7 +235,7 @@ def without_bandwidth_feedback(sdp: str) -> str:
     kept = [
         line
         for line in lines
-        if not (line.startswith("a=extmap:") and any(uri in line for uri in FEEDBACK_EXTENSIONS))
+        if not (line.startswith("a=extmap:") and fastpath.ABS_SEND_TIME_URI in line)
         and not (line.startswith("a=rtcp-fb:") and "goog-remb" in line)
     ]
     return "\n".join(kept)
