@@ -170,16 +170,18 @@ class FastRtpLoop:
         if cached is not None and cached[0] is params:
             return cached[1]
         items: list[tuple[int, bytes]] = []
+        timed = False
         for ext in params.headerExtensions:
             if ext.uri == MID_URI and params.muxId:
                 items.append((ext.id, params.muxId.encode()))
             elif ext.uri == ABS_SEND_TIME_URI:
+                timed = True
                 items.append((ext.id, ((send_time >> 14) & 0xFFFFFF).to_bytes(3, "big")))
         block = b""
         if items:
             profile, value = pack_header_extensions(items)
             block = struct.pack("!HH", profile, len(value) // 4) + value
-        if not any(ext.uri == ABS_SEND_TIME_URI for ext in params.headerExtensions):
+        if not timed:
             self._extensions = (params, block)
         return block
 
@@ -220,15 +222,15 @@ class FastRtpLoop:
                     octets += len(payload)
                     sequence = (sequence + 1) & 0xFFFF
                 if route is None:
-                    for data in datagrams:
-                        await send(data)
+                    for datagram in datagrams:
+                        await send(datagram)
                 else:
                     protect, protocol, address = route
-                    datagrams = [protect(data) for data in datagrams]
+                    datagrams = [protect(datagram) for datagram in datagrams]
                     gso = self.gso_for(protocol)
                     sent = gso.send(datagrams, address) if gso is not None else 0
-                    for data in datagrams[sent:]:
-                        await protocol.send_data(data, address)
+                    for datagram in datagrams[sent:]:
+                        await protocol.send_data(datagram, address)
                 self.packets += len(payloads)
                 # what aiortc's RTCP loop puts in its sender reports
                 state = vars(sender)
