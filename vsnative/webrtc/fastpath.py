@@ -3,16 +3,17 @@
 aiortc's loop spends about 55 µs of Python per RTP packet: an `RtpPacket` object, two datetime-based NTP
 clocks, generic header-extension packing and four awaited coroutines down to the socket. At 4 Mb/s
 (about 400 packets/s) that was 3-4% of a core per viewer, nearly all of the relay's cost. For a relay
-track the payloads are already encoded, so this loop packetizes each frame with aiortc's own H.264
-packetizer, packs each RTP header with one `struct` call, protects it with the connection's SRTP session
-and gives it to the ICE pair's protocol (the same socket, STUN or TURN alike), both looked up once per
+track the payloads are already encoded, so this loop takes each frame's RTP payloads from the shared
+packetizer (`packetizer.py`: once per frame for all viewers), packs each RTP header with one `struct`
+call, protects the frame's packets with the connection's SRTP session into one buffer (`srtp.py`) and
+gives them to the ICE pair's protocol (the same socket, STUN or TURN alike), both looked up once per
 frame. Everything else stays aiortc's: negotiation, ICE, DTLS, RTCP (its
 sender reports read the counters this loop keeps up to date) and NACK handling (answered from this
 loop's own history, as RTX when negotiated).
 
 Where the ICE pair is a plain UDP socket, a frame's packets go out in a few `sendmsg` calls instead of one
-call each: every run of equal-size packets (the fragments of one NAL unit) is one buffer that the kernel
-splits into datagrams (UDP GSO, Linux 4.18+); see `GsoSender`.
+call each: every run of equal-size packets (the fragments of one NAL unit) is one stretch of that buffer
+that the kernel splits into datagrams (UDP GSO, Linux 4.18+); see `GsoSender`. A P-frame is then one send.
 
 It relies on aiortc 1.16 internals (named in REQUIRED); `install` checks them on each sender and leaves
 aiortc's own loop in place when one is missing: slower, same result.
@@ -21,7 +22,6 @@ aiortc's own loop in place when one is missing: slower, same result.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import os
 import secrets
@@ -35,8 +35,12 @@ from aioice.ice import StunProtocol
 from aiortc import RTCRtpSender
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
 from aiortc.rtp import pack_header_extensions
+
+from vsnative.webrtc.packetizer import PACKETIZER
+from vsnative.webrtc.srtp import FrameProtector
 
 log = logging.getLogger(__name__)
 HEADER = struct.Struct("!BBHII")
@@ -78,26 +82,29 @@ class GsoSender:
         self.enabled = True
         self.syscalls = 0
 
-    def send(self, datagrams: list[bytes], address: tuple[str, int]) -> int:
+    def send(self, buffer: memoryview, sizes: list[int], address: tuple[str, int]) -> int:
+        """Send the datagrams that lie back to back in `buffer`, of `sizes`; returns how many were sent."""
         if not self.enabled or self.buffered():
             return 0
-        sock, count, i = self.socket, len(datagrams), 0
+        sock, count, i, offset = self.socket, len(sizes), 0, 0
         try:
             while i < count:
-                size = len(datagrams[i])
+                size = sizes[i]
                 limit = min(count, i + min(GSO_MAX_SEGMENTS, GSO_MAX_BYTES // size))
-                j = i + 1
-                while j < limit and len(datagrams[j]) == size:
+                j, end = i + 1, offset + size
+                while j < limit and sizes[j] == size:
                     j += 1
-                if j < limit and len(datagrams[j]) < size:  # a shorter last segment
+                    end += size
+                if j < limit and sizes[j] < size:  # a shorter last segment
+                    end += sizes[j]
                     j += 1
                 if j - i == 1:
-                    sock.sendto(datagrams[i], address)
+                    sock.sendto(buffer[offset:end], address)
                 else:
                     ancillary = [(socket.SOL_UDP, UDP_SEGMENT, SEGMENT_SIZE.pack(size))]
-                    sock.sendmsg([b"".join(datagrams[i:j])], ancillary, 0, address)
+                    sock.sendmsg([buffer[offset:end]], ancillary, 0, address)
                 self.syscalls += 1
-                i = j
+                i, offset = j, end
         except BlockingIOError:
             pass
         except OSError as exc:  # no GSO here (kernel, device or a checksum offload it needs)
@@ -107,38 +114,6 @@ class GsoSender:
 
     def close(self) -> None:
         self.socket.close()
-
-
-class Packetizer:
-    """H.264 access unit -> RTP payloads with aiortc's own packetizer, once per access unit for every
-    viewer of the process: a camera's live viewers are sent the same `bytes` object, so the payloads of
-    the last few are kept, keyed by that object's identity (held, so the identity cannot be reused)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.made = 0
-        self._recent: collections.OrderedDict[int, tuple[bytes, list[bytes]]] = collections.OrderedDict()
-
-    def payloads(self, data: bytes) -> list[bytes]:
-        """The payloads of one access unit (a shared list: read it, never change it)."""
-        recent = self._recent
-        hit = recent.get(id(data))
-        if hit is not None and hit[0] is data:
-            return hit[1]
-        payloads = H264Encoder._packetize(H264Encoder._split_bitstream(data))
-        self.made += 1
-        recent[id(data)] = (data, payloads)
-        if len(recent) > self.size:
-            recent.popitem(last=False)
-        return payloads
-
-
-# None where aiortc's packetizer is not where it was (the loop then packs with aiortc's public encoder)
-PACKETIZER = (
-    Packetizer(16)
-    if all(callable(getattr(H264Encoder, name, None)) for name in ("_packetize", "_split_bitstream"))
-    else None
-)
 
 
 def ntp_now() -> int:
@@ -158,6 +133,7 @@ class FastRtpLoop:
         self.packets = 0
         self.use_gso = True
         self.gso: GsoSender | None = None
+        self.protector: FrameProtector | None = None
         self._extensions: tuple[RTCRtpSendParameters, bytes] | None = None  # when constant
 
     def extensions(self, send_time: int) -> bytes:
@@ -200,7 +176,7 @@ class FastRtpLoop:
             while True:
                 packet = await track.recv()
                 data: bytes | None = getattr(track, "last_data", None)  # a RelayTrack's, in 1/90000 pts
-                if data is not None and PACKETIZER is not None and packet.pts is not None:
+                if data is not None and packet.pts is not None:
                     payloads, timestamp = PACKETIZER.payloads(data), packet.pts
                 else:
                     payloads, timestamp = encoder.pack(packet)  # type: ignore[arg-type]
@@ -225,12 +201,14 @@ class FastRtpLoop:
                     for datagram in datagrams:
                         await send(datagram)
                 else:
-                    protect, protocol, address = route
-                    datagrams = [protect(datagram) for datagram in datagrams]
+                    session, protocol, address = route
+                    buffer, sizes = self.protect(session, datagrams)
                     gso = self.gso_for(protocol)
-                    sent = gso.send(datagrams, address) if gso is not None else 0
-                    for datagram in datagrams[sent:]:
-                        await protocol.send_data(datagram, address)
+                    sent = gso.send(buffer, sizes, address) if gso is not None else 0
+                    offset = sum(sizes[:sent])
+                    for size in sizes[sent:]:
+                        await protocol.send_data(bytes(buffer[offset : offset + size]), address)
+                        offset += size
                 self.packets += len(payloads)
                 # what aiortc's RTCP loop puts in its sender reports
                 state = vars(sender)
@@ -247,6 +225,17 @@ class FastRtpLoop:
                 self.gso.close()
                 self.gso = None
             vars(sender)[_P + "rtp_exited"].set()
+
+    def protect(self, session: Any, datagrams: list[bytes]) -> tuple[memoryview, list[int]]:
+        """SRTP-protect a frame's datagrams: they lie back to back in the returned buffer, of the
+        returned sizes (valid until the next frame)."""
+        protector = self.protector
+        if protector is None or protector.session is not session:
+            protector = self.protector = FrameProtector.for_session(session)
+        if protector is not None:
+            return protector.buffer, protector.protect(datagrams)
+        protected = [session.protect(datagram) for datagram in datagrams]  # pylibsrtp's public API
+        return memoryview(b"".join(protected)), [len(datagram) for datagram in protected]
 
     def gso_for(self, protocol: Any) -> GsoSender | None:
         """The GSO handle on the pair's socket: plain UDP pairs only (a TURN relay frames each packet)."""
@@ -265,17 +254,17 @@ class FastRtpLoop:
             return None
         return self.gso
 
-    def route(self) -> tuple[Callable[[bytes], bytes], Any, tuple[str, int]] | None:
+    def route(self) -> tuple[Any, Any, tuple[str, int]] | None:
         """For this frame: the SRTP session and the ICE pair's protocol (STUN or TURN) and address, so
         each packet is protected and sent without aiortc's four awaited layers; None to use them."""
         dtls = self.sender.transport
         try:
-            if dtls.state != "connected":
+            if dtls._state is not DtlsState.CONNECTED:
                 return None  # aiortc's path raises ConnectionError, which ends the loop as it should
             pair = dtls.transport._connection._nominated.get(1)
             if pair is None:
                 return None
-            return dtls._tx_srtp.protect, pair.protocol, pair.remote_addr
+            return dtls._tx_srtp, pair.protocol, pair.remote_addr
         except AttributeError:
             return None
 
