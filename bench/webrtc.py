@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import statistics
@@ -208,6 +209,15 @@ async def in_process(url: str, seconds: float, trials: int, work: Path) -> None:
     await runner.cleanup()
 
 
+def completed(load: subprocess.Popen[str]) -> list[int]:
+    """Access units each viewer of a load process (tests/support/whep.py) has received whole so far."""
+    assert load.stdin is not None
+    assert load.stdout is not None
+    load.stdin.write("STATS\n")
+    load.stdin.flush()
+    return [int(n) for n in json.loads(load.stdout.readline())]
+
+
 def relay_cpu(url: str, counts: list[int], seconds: float, work: Path, lean: bool) -> None:
     print(f"--- RTP sent by {'vsnative' if lean else 'aiortc'}'s loop (leanRtp: {str(lean).lower()})")
     webrtc = {"type": "webrtc", "maxViewers": 100, "viewerTimeoutSeconds": 4, "leanRtp": lean}
@@ -241,9 +251,11 @@ def relay_cpu(url: str, counts: list[int], seconds: float, work: Path, lean: boo
                     "--no-decode",
                 ],
                 cwd=ROOT,
+                stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
             )
+
             try:
                 assert load.stdout is not None
                 assert load.stdout.readline().strip() == "READY"
@@ -255,13 +267,16 @@ def relay_cpu(url: str, counts: list[int], seconds: float, work: Path, lean: boo
                     time.sleep(0.5)
                 time.sleep(2)
                 dropped = sum(v["dropped"] for v in viewers)
+                frames = completed(load)
                 total, kernel = measure()
+                frames = [b - a for a, b in zip(frames, completed(load), strict=True)]
                 after = service.get("/api/cameras/cam/viewers")["viewers"]
                 dropped = sum(v["dropped"] for v in after) - dropped
             finally:
                 load.kill()
                 load.wait(10)
                 load.stdout.close()  # type: ignore[union-attr]
+                load.stdin.close()  # type: ignore[union-attr]
             for _ in range(100):  # the killed viewers time out (no receiver reports) before the next step
                 if not service.get("/api/cameras/cam/viewers")["viewers"]:
                     break
@@ -274,7 +289,9 @@ def relay_cpu(url: str, counts: list[int], seconds: float, work: Path, lean: boo
                 f"{n:3d} viewers ({connected} connected): relay {total:.1f}% of a core "
                 f"({kernel:.1f}% in the kernel), {per:.2f}% per viewer (target <= 1.5%; baseline "
                 f"{base:.1f}% before, {after_base:.1f}% after); "
-                f"{dropped} packets dropped by viewers that fell behind",
+                f"{dropped} packets dropped by viewers that fell behind; frames received whole per viewer "
+                f"min {min(frames, default=0)}, median {statistics.median(frames or [0]):.0f} "
+                f"(the camera sent about {25 * seconds:.0f})",
                 flush=True,
             )
             base = after_base

@@ -1,13 +1,18 @@
 """A WHEP viewer made with aiortc: offers to receive video, keeps what it decodes and the H.264 payloads
 it received (depacketized, before decoding), with the time of each. Also runnable as a script:
 `python -m tests.support.whep URL [--count N]` prints FRAME once each viewer decoded a frame, then keeps
-watching; with `--no-decode` (a load generator) it prints READY once all are connected."""
+watching; with `--no-decode` (a load generator) it prints READY once all are connected, then answers each
+`STATS` line on its standard input with one JSON line: the access units each viewer has received whole
+so far (what its jitter buffer completed and would have decoded)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
+import json
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,6 +33,15 @@ def _recording_decode(self: h264.H264Decoder, encoded_frame: Any) -> list[Any]:
     with _lock:
         _received.setdefault(id(self), []).append((time.monotonic(), bytes(encoded_frame.data)))
     return _original_decode(self, encoded_frame)
+
+
+_completed: collections.Counter[int] = collections.Counter()  # id(decoder) -> access units
+
+
+def _counting_decode(self: h264.H264Decoder, encoded_frame: Any) -> list[Any]:
+    with _lock:
+        _completed[id(self)] += 1
+    return []
 
 
 def record_payloads() -> None:
@@ -99,8 +113,8 @@ async def _main(url: str, count: int, decode: bool) -> None:
     from vsnative.webrtc.ice import offer_host_addresses
 
     offer_host_addresses(["127.0.0.1"])
-    if not decode:  # a load generator: receive, depacketize and report, but do not decode
-        h264.H264Decoder.decode = lambda self, encoded_frame: []  # type: ignore[method-assign]
+    if not decode:  # a load generator: receive, depacketize and count, but do not decode
+        h264.H264Decoder.decode = _counting_decode  # type: ignore[method-assign]
     viewers = [Viewer(url) for _ in range(count)]
     async with aiohttp.ClientSession() as session:
         for viewer in viewers:
@@ -110,6 +124,15 @@ async def _main(url: str, count: int, decode: bool) -> None:
         for viewer in viewers:
             await viewer.wait_frames(1, 20)
     print("FRAME" if decode else "READY", flush=True)  # noqa: T201
+    loop = asyncio.get_running_loop()
+    while not decode:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line:  # no one asks
+            break
+        if line.strip() == "STATS":
+            with _lock:
+                counts = [_completed[key] for key in sorted(_completed)]
+            print(json.dumps(counts), flush=True)  # noqa: T201
     await asyncio.sleep(3600)
 
 
