@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from fractions import Fraction
 
@@ -64,7 +63,7 @@ def h264_packets(
 def shifted(packets: list[EncodedPacket], ticks: int, info: StreamInfo | None = None) -> list[EncodedPacket]:
     """The same packets with timestamps moved (and optionally from another session)."""
     return [
-        dataclasses.replace(p, pts=p.pts + ticks, dts=p.dts + ticks, info=info or p.info) for p in packets
+        p._replace(pts=p.pts + ticks, dts=p.dts + ticks, info=info or p.info) for p in packets
     ]
 
 

@@ -39,7 +39,7 @@ def test_gop_cache_holds_the_current_gop_only(packets: list[EncodedPacket]) -> N
     small.add(packets[GOP])
     assert small.snapshot() == [packets[GOP]]
     other = StreamInfo(2, packets[0].info.tracks, 0.0)
-    cache.add(dataclasses.replace(packets[GOP + 3], info=other))
+    cache.add(packets[GOP + 3]._replace(info=other))
     assert cache.snapshot() == []  # a new session's non-keyframe never extends the old GOP
 
 
@@ -92,7 +92,7 @@ async def test_parameter_sets_are_added_to_keyframes_that_lack_them(packets: lis
     info = StreamInfo(1, (MediaTrack(0, "video", "h264", video.time_base, extradata=sps_pps),), 0.0)
     fanout = FanOut()
     track = RelayTrack(fanout.subscribe("viewer", 8), [])
-    fanout.publish(dataclasses.replace(key, info=info, data=bare))
+    fanout.publish(key._replace(info=info, data=bare))
     sent = bytes(await track.recv())
     assert sent.endswith(bare)
     assert {7, 8} <= set(nal_types(sent, "h264"))

