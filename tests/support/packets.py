@@ -62,9 +62,7 @@ def h264_packets(
 
 def shifted(packets: list[EncodedPacket], ticks: int, info: StreamInfo | None = None) -> list[EncodedPacket]:
     """The same packets with timestamps moved (and optionally from another session)."""
-    return [
-        p._replace(pts=p.pts + ticks, dts=p.dts + ticks, info=info or p.info) for p in packets
-    ]
+    return [p._replace(pts=p.pts + ticks, dts=p.dts + ticks, info=info or p.info) for p in packets]
 
 
 def nal_units(data: bytes) -> list[bytes]:
