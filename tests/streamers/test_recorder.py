@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from unittest.mock import patch
 
@@ -134,3 +134,61 @@ async def test_overflow_drops_backlog_and_leaves_a_gap_between_clips(
     await rec.finish()
     for f in clip_files(tmp_path):
         assert decode_errors(f) == ""
+
+
+class StalledDisk:
+    """An executor whose jobs wait while `stalled` (a disk that stops answering), then run in order."""
+
+    def __init__(self) -> None:
+        self.stalled = True
+        self.jobs: list[tuple[Future[None], Callable[[], None]]] = []
+
+    def submit(self, fn: Callable[[], None]) -> Future[None]:
+        future: Future[None] = Future()
+        if self.stalled:
+            self.jobs.append((future, fn))
+        else:
+            future.set_result(fn())
+        return future
+
+    def recover(self) -> None:
+        self.stalled = False
+        for future, fn in self.jobs:
+            future.set_result(fn())
+
+
+async def test_a_stalled_disk_bounds_what_waits_and_leaves_a_gap_between_clips(tmp_path: Path) -> None:
+    """While the mux thread is stuck, at most MAX_PENDING_BATCHES batches wait; later video is dropped
+    (counted). Once the disk answers, what waited is written, the gap closes the clip and recording goes on
+    from a keyframe: every clip decodes cleanly."""
+    disk = StalledDisk()
+    ctx = StreamerContext(Camera(id="cam"), tmp_path, disk, AgentCounters())  # type: ignore[arg-type]
+    rec = Mp4Recorder(Mp4RecorderConfig(clipSeconds=2), ctx)
+    rec.attach(asyncio.get_running_loop())
+    with (
+        patch("vsnative.streamers.recorder.BATCH_PACKETS", 4),
+        patch("vsnative.streamers.recorder.MAX_PENDING_BATCHES", 10),
+    ):
+        for packet in PACKETS[:200]:  # 50 batches: 10 wait, the rest are dropped
+            rec.offer(packet)
+        assert len(rec._todo) == 10
+        assert rec.dropped == 200 - 4 * 10 - len(rec._inbox)
+        disk.recover()
+        for packet in PACKETS[200:]:
+            rec.offer(packet)
+    await rec.finish()
+    await asyncio.sleep(0)  # clip events are posted to the loop
+    clips = clip_files(tmp_path)
+    for f in clips:
+        assert decode_errors(f) == ""
+    # written: the 40 packets that waited, then all from the recovery on (packet 200 is a keyframe)
+    assert sum(len(video_packets(f)) for f in clips) == 40 + 100
+    assert rec.dropped == 160
+    index = [
+        json.loads(line) for f in tmp_path.glob("cam/*/index.jsonl") for line in f.read_text().splitlines()
+    ]
+    origin = PACKETS[0].wallclock
+    spans = sorted((e["start"] - origin, e["start"] - origin + e["duration"]) for e in index)
+    assert spans[0][0] == pytest.approx(0, abs=0.01)
+    assert all(end <= 1.6 + 0.01 or start >= 8.0 - 0.01 for start, end in spans), spans  # the gap: 1.6-8 s
+    assert spans[-1][1] == pytest.approx(12.0, abs=0.05)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vsnative import telemetry
 from vsnative.media.clip import ClipInfo, ClipWriter
-from vsnative.media.fanout import Item, Marker, PacketQueue
+from vsnative.media.fanout import GAP, Item, Marker, PacketQueue
 from vsnative.media.packets import EncodedPacket, StreamInfo
 from vsnative.recordings import append_index, clip_path
 from vsnative.streamers.base import STREAMERS, StreamerContext, ThreadedStreamer
@@ -47,6 +47,8 @@ class _Anchor:
 
 BATCH_PACKETS = 64  # packets handed to the mux thread at once
 BATCH_SECONDS = 1.0  # ...or after this long (the open fragment is only written at the next keyframe anyway)
+MAX_PENDING_BATCHES = 32  # batches waiting for the mux thread (about 30 s of video); past it the disk is
+# taken as stalled and new batches are dropped (counted), so memory stays bounded; a gap then closes the clip
 
 Op = (
     tuple[Literal["open"], EncodedPacket, float]
@@ -77,6 +79,8 @@ class Mp4Recorder(ThreadedStreamer):
         self._clip_start_dts = 0
         self._last_dts: dict[int, int] = {}
         self._anchor: _Anchor | None = None
+        self._stall_drops = 0  # packets dropped while the mux thread was too far behind
+        self._gap_pending = False
         self.failures = 0
 
     # --- decisions (event loop, pure bookkeeping) -------------------------------------------------
@@ -169,7 +173,7 @@ class Mp4Recorder(ThreadedStreamer):
         inbox = self._inbox
         if not inbox._offer(packet):
             return
-        self.dropped = inbox.dropped
+        self.dropped = inbox.dropped + self._stall_drops
         if not self._batch_started:
             self._batch_started = packet.wallclock
         if len(inbox) >= BATCH_PACKETS or packet.wallclock - self._batch_started >= BATCH_SECONDS:
@@ -190,6 +194,22 @@ class Mp4Recorder(ThreadedStreamer):
         if not (items or cut):
             return
         with self._lock:
+            if len(self._todo) >= MAX_PENDING_BATCHES and not cut:  # the writer is stuck (a stalled disk)
+                if not self._gap_pending:
+                    log.warning(
+                        "%s: clip writing is %d batches behind (disk stalled?): dropping video until it "
+                        "catches up",
+                        self.context.camera.id,
+                        len(self._todo),
+                    )
+                self._stall_drops += sum(1 for item in items if isinstance(item, EncodedPacket))
+                self.dropped = self._inbox.dropped + self._stall_drops
+                self._gap_pending = True
+                return
+            if self._gap_pending:  # what was dropped lies between clips: the open clip closes here
+                items = [GAP, *items]
+                self._gap_pending = False
+                log.info("%s: clip writing caught up, recording resumes", self.context.camera.id)
             self._todo.append((items, cut))
             if self._draining:
                 return
