@@ -148,13 +148,15 @@ class StalledDisk:
         if self.stalled:
             self.jobs.append((future, fn))
         else:
-            future.set_result(fn())
+            fn()
+            future.set_result(None)
         return future
 
     def recover(self) -> None:
         self.stalled = False
         for future, fn in self.jobs:
-            future.set_result(fn())
+            fn()
+            future.set_result(None)
 
 
 async def test_a_stalled_disk_bounds_what_waits_and_leaves_a_gap_between_clips(tmp_path: Path) -> None:
