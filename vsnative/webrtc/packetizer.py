@@ -14,31 +14,15 @@ The slices, parameter sets and SEI go byte for byte as the camera sent them.
 from __future__ import annotations
 
 import collections
-import re
 import struct
+
+from vsnative.media.packets import nal_units
 
 PACKET_MAX = 1300  # payload bytes per RTP packet (aiortc's limit: fits a 1500-byte MTU with SRTP)
 FRAGMENT = PACKET_MAX - 2  # NAL bytes per FU-A packet (after the FU indicator and FU header)
 STAP_A, FU_A = 24, 28
 DROPPED_TYPES = frozenset((9, 12))  # access unit delimiter, filler data
-START_CODE = re.compile(b"\x00\x00\x01")  # a regex finds it twice as fast as bytes.find in slice data
 LENGTH = struct.Struct("!H")
-
-
-def nal_units(data: bytes) -> list[memoryview]:
-    """The NAL units of an Annex-B access unit (3- and 4-byte start codes), as views of `data`."""
-    view = memoryview(data)
-    starts = [match.start() for match in START_CODE.finditer(data)]
-    units: list[memoryview] = []
-    for i, start in enumerate(starts):
-        begin, end = start + 3, len(data)
-        if i + 1 < len(starts):
-            end = starts[i + 1]
-            if data[end - 1] == 0:  # the leading zero of a 4-byte start code
-                end -= 1
-        if end > begin:
-            units.append(view[begin:end])
-    return units
 
 
 def fragments(unit: memoryview) -> list[bytes]:
