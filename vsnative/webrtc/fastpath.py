@@ -133,7 +133,7 @@ class FastRtpLoop:
         self.packets = 0
         self.use_gso = True
         self.gso: GsoSender | None = None
-        self.protector: FrameProtector | None = None
+        self.protector: tuple[Any, FrameProtector | None] | None = None  # (SRTP session, its protector)
         self._extensions: tuple[RTCRtpSendParameters, bytes] | None = None  # when constant
 
     def extensions(self, send_time: int) -> bytes:
@@ -229,9 +229,9 @@ class FastRtpLoop:
     def protect(self, session: Any, datagrams: list[bytes]) -> tuple[memoryview, list[int]]:
         """SRTP-protect a frame's datagrams: they lie back to back in the returned buffer, of the
         returned sizes (valid until the next frame)."""
-        protector = self.protector
-        if protector is None or protector.session is not session:
-            protector = self.protector = FrameProtector.for_session(session)
+        if self.protector is None or self.protector[0] is not session:  # looked up once per session
+            self.protector = (session, FrameProtector.for_session(session))
+        protector = self.protector[1]
         if protector is not None:
             return protector.buffer, protector.protect(datagrams)
         protected = [session.protect(datagram) for datagram in datagrams]  # pylibsrtp's public API
