@@ -83,6 +83,11 @@ class Mp4Recorder(ThreadedStreamer):
         self._gap_pending = False
         self.failures = 0
 
+    @property
+    def dropped(self) -> int:
+        """Packets lost: to the inbox's overflow, and while the disk was stalled."""
+        return self._inbox.dropped + self._stall_drops
+
     # --- decisions (event loop, pure bookkeeping) -------------------------------------------------
     def plan(self, item: Item) -> list[Op]:
         """Turn one fan-out item into writer operations."""
@@ -173,7 +178,6 @@ class Mp4Recorder(ThreadedStreamer):
         inbox = self._inbox
         if not inbox._offer(packet):
             return
-        self.dropped = inbox.dropped + self._stall_drops
         if not self._batch_started:
             self._batch_started = packet.wallclock
         if len(inbox) >= BATCH_PACKETS or packet.wallclock - self._batch_started >= BATCH_SECONDS:
@@ -203,7 +207,6 @@ class Mp4Recorder(ThreadedStreamer):
                         len(self._todo),
                     )
                 self._stall_drops += sum(1 for item in items if isinstance(item, EncodedPacket))
-                self.dropped = self._inbox.dropped + self._stall_drops
                 self._gap_pending = True
                 return
             if self._gap_pending:  # what was dropped lies between clips: the open clip closes here
