@@ -39,14 +39,16 @@ class ClipWriter:
         self.info: StreamInfo = first.info
         self.start_wallclock = start_wallclock
         self.frames = 0
+        self.first_dts = first.dts
+        self._video = first.track
         self._video_tb = first.time_base
-        self._first_dts = first.dts
         self._last_video_dts = first.dts
         self._frame_ticks = 0
         path.parent.mkdir(parents=True, exist_ok=True)
         self._out: OutputContainer = av.open(str(self.part), "w", format="mp4", options=dict(MP4_OPTIONS))
         self._streams: list[Stream] = []
         self._offsets: list[int] = []
+        self._time_bases = [track.time_base for track in self.info.tracks]
         start_seconds = first.dts * first.time_base
         for track in self.info.tracks:
             if track.template is not None:
@@ -59,17 +61,20 @@ class ClipWriter:
         self.write(first)
 
     def write(self, packet: EncodedPacket) -> None:
+        """Mux one packet (this runs for every packet of every camera: kept lean)."""
         track = packet.track
-        dts = packet.dts - self._offsets[track]
+        offset = self._offsets[track]
+        dts = packet.dts - offset
         if dts < 0:  # audio from before the clip's first video frame
             return
+        pts = packet.pts - offset
         out = av.Packet(packet.data)
         out.dts = dts
-        out.pts = max(packet.pts - self._offsets[track], dts)
-        out.time_base = packet.time_base
+        out.pts = pts if pts > dts else dts
+        out.time_base = self._time_bases[track]
         out.is_keyframe = packet.keyframe
         out.stream = self._streams[track]
-        if packet.is_video:
+        if track == self._video:
             if self.frames:
                 self._frame_ticks = packet.dts - self._last_video_dts
             self._last_video_dts = packet.dts
@@ -79,7 +84,7 @@ class ClipWriter:
     @property
     def duration(self) -> float:
         """Seconds covered by the video written so far (the last frame counted for one frame interval)."""
-        return float((self._last_video_dts - self._first_dts + self._frame_ticks) * self._video_tb)
+        return float((self._last_video_dts - self.first_dts + self._frame_ticks) * self._video_tb)
 
     def close(self) -> ClipInfo:
         """Finish the file and rename `.part` to its final name."""

@@ -57,13 +57,17 @@ class StreamInfo:
     session: int
     tracks: tuple[MediaTrack, ...]
     opened_at: float  # wall clock, seconds since the epoch
+    video_index: int = field(init=False, compare=False, repr=False)  # the video track's index, or -1
+
+    def __post_init__(self) -> None:
+        index = next((i for i, track in enumerate(self.tracks) if track.kind == "video"), -1)
+        object.__setattr__(self, "video_index", index)
 
     @property
     def video(self) -> MediaTrack:
-        for track in self.tracks:
-            if track.kind == "video":
-                return track
-        raise LookupError("stream has no video track")
+        if self.video_index < 0:
+            raise LookupError("stream has no video track")
+        return self.tracks[self.video_index]
 
 
 class EncodedPacket(NamedTuple):
@@ -87,7 +91,7 @@ class EncodedPacket(NamedTuple):
 
     @property
     def is_video(self) -> bool:
-        return self.info.tracks[self.track].kind == "video"
+        return self.track == self.info.video_index
 
     def seconds(self, ticks: int) -> float:
         """A duration in this packet's time base, in seconds (float math: this runs per packet)."""

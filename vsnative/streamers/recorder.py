@@ -50,12 +50,6 @@ BATCH_SECONDS = 1.0  # ...or after this long (the open fragment is only written 
 MAX_PENDING_BATCHES = 32  # batches waiting for the mux thread (about 30 s of video); past it the disk is
 # taken as stalled and new batches are dropped (counted), so memory stays bounded; a gap then closes the clip
 
-Op = (
-    tuple[Literal["open"], EncodedPacket, float]
-    | tuple[Literal["write"], EncodedPacket]
-    | tuple[Literal["close"]]
-)
-
 
 @STREAMERS.register("mp4Recorder")
 class Mp4Recorder(ThreadedStreamer):
@@ -73,11 +67,10 @@ class Mp4Recorder(ThreadedStreamer):
         self._lock = threading.Lock()
         self._todo: collections.deque[tuple[list[Item], bool]] = collections.deque()
         self._draining = False
-        self._writer: ClipWriter | None = None
-        self._open = False  # decision-side view of whether a clip is open
-        self._clip_info: StreamInfo | None = None
-        self._clip_start_dts = 0
-        self._last_dts: dict[int, int] = {}
+        self._writer: ClipWriter | None = None  # the open clip (mux thread)
+        self._last_dts: dict[int, int] = {}  # per track, in the open clip
+        self._clip_ticks = 0  # clipSeconds in the open clip's video time base
+        self._max_gap_ticks: list[int] = []  # maxGapSeconds in each track's time base
         self._anchor: _Anchor | None = None
         self._stall_drops = 0  # packets dropped while the mux thread was too far behind
         self._gap_pending = False
@@ -88,47 +81,79 @@ class Mp4Recorder(ThreadedStreamer):
         """Packets lost: to the inbox's overflow, and while the disk was stalled."""
         return self._inbox.dropped + self._stall_drops
 
-    # --- decisions (event loop, pure bookkeeping) -------------------------------------------------
-    def plan(self, item: Item) -> list[Op]:
-        """Turn one fan-out item into writer operations."""
-        if isinstance(item, Marker):
-            return self._cut()
-        packet = item
-        ops = self._cut() if self._open and packet.info is not self._clip_info else []
+    # --- the clip rules, applied in the mux thread (PyAV and the file system) ------------------------
+    def _record(self, packet: EncodedPacket, closed: list[ClipInfo]) -> None:
+        """One packet: cut, open or write. Kept lean: this runs for every packet of every camera."""
+        writer = self._writer
         track = packet.track
-        last = self._last_dts.get(track)
-        if self._open and last is not None:
-            jump = packet.seconds(packet.dts - last)
-            if packet.dts <= last or jump > self.config.maxGapSeconds:
-                if not packet.is_video:
-                    return ops  # a stray audio packet: drop it, keep the clip
-                log.warning("%s: timestamp jump of %.3f s, closing clip", self.context.camera.id, jump)
-                ops += self._cut()
-        if packet.is_video and packet.keyframe:
-            start = (
-                self._open and packet.seconds(packet.dts - self._clip_start_dts) >= self.config.clipSeconds
-            )
-            if start:
-                ops += self._cut()
-            if not self._open:
-                self._open = True
-                self._clip_info = packet.info
-                self._clip_start_dts = packet.dts
-                self._last_dts = {track: packet.dts}
-                ops.append(("open", packet, self._wallclock(packet)))
-                return ops
-        if self._open:
+        video = track == packet.info.video_index
+        if writer is not None:
+            last = self._last_dts.get(track)
+            if packet.info is not writer.info:  # a new session: the camera reconnected
+                self._close(closed)
+                writer = None
+            elif last is not None and not 0 < packet.dts - last <= self._max_gap_ticks[track]:
+                if not video:
+                    return  # a stray audio packet: drop it, keep the clip
+                log.warning(
+                    "%s: timestamp jump of %.3f s, closing clip",
+                    self.context.camera.id,
+                    packet.seconds(packet.dts - last),
+                )
+                self._close(closed)
+                writer = None
+        if video and packet.keyframe:
+            if writer is not None and packet.dts - writer.first_dts >= self._clip_ticks:
+                self._close(closed)
+                writer = None
+            if writer is None:
+                self._open(packet)
+                return
+        if writer is not None:
             self._last_dts[track] = packet.dts
-            ops.append(("write", packet))
-        return ops
+            try:
+                writer.write(packet)
+            except Exception:
+                log.exception("%s: clip write failed", self.context.camera.id)
+                self._drop()
 
-    def _cut(self) -> list[Op]:
-        if not self._open:
-            return []
-        self._open = False
-        self._clip_info = None
+    def _open(self, packet: EncodedPacket) -> None:
+        start = self._wallclock(packet)
+        try:
+            path = clip_path(self.context.recordings_dir, self.context.camera.id, start)
+            self._writer = ClipWriter(path, packet, start)
+        except Exception:
+            log.exception("%s: cannot start a clip", self.context.camera.id)
+            self._drop()
+            return
+        self._last_dts = {packet.track: packet.dts}
+        tracks = packet.info.tracks
+        self._clip_ticks = round(self.config.clipSeconds / tracks[packet.track].tick)
+        self._max_gap_ticks = [round(self.config.maxGapSeconds / track.tick) for track in tracks]
+
+    def _close(self, closed: list[ClipInfo]) -> None:
+        writer, self._writer = self._writer, None
         self._last_dts = {}
-        return [("close",)]
+        if writer is None:
+            return
+        try:
+            clip = writer.close()
+            append_index(clip)
+        except Exception:
+            log.exception("%s: cannot close a clip", self.context.camera.id)
+            self._writer = writer
+            self._drop()
+            return
+        closed.append(clip)
+
+    def _drop(self) -> None:
+        """After a disk or muxer error (logged): the agent goes on. This clip is dropped (what reached the
+        disk stays `.part`) and counted; the next one starts at a keyframe."""
+        self.failures += 1
+        writer, self._writer = self._writer, None
+        self._last_dts = {}
+        if writer is not None:
+            writer.abandon()
 
     def _wallclock(self, packet: EncodedPacket) -> float:
         anchor = self._anchor
@@ -139,38 +164,6 @@ class Mp4Recorder(ThreadedStreamer):
         ):
             anchor = self._anchor = _Anchor(packet.info, packet.wallclock, packet.dts)
         return anchor.wall(packet)
-
-    # --- execution (worker thread: PyAV and the file system) --------------------------------------
-    def _apply(self, ops: list[Op]) -> list[ClipInfo]:
-        closed = []
-        for op in ops:
-            try:
-                if op[0] == "write":
-                    if self._writer is not None:
-                        self._writer.write(op[1])
-                elif op[0] == "open":
-                    path = clip_path(self.context.recordings_dir, self.context.camera.id, op[2])
-                    self._writer = ClipWriter(path, op[1], op[2])
-                else:
-                    clip = self._close_writer()
-                    if clip is not None:
-                        closed.append(clip)
-            except Exception:
-                # A failing disk must not stop the agent: drop this clip, count it, start again at a keyframe.
-                log.exception("%s: clip write failed", self.context.camera.id)
-                self.failures += 1
-                if self._writer is not None:
-                    self._writer.abandon()
-                    self._writer = None
-        return closed
-
-    def _close_writer(self) -> ClipInfo | None:
-        writer, self._writer = self._writer, None
-        if writer is None:
-            return None
-        clip = writer.close()
-        append_index(clip)
-        return clip
 
     # --- feeding (framer thread) and flushing (event loop) ------------------------------------------
     def offer(self, packet: EncodedPacket) -> None:
@@ -230,11 +223,16 @@ class Mp4Recorder(ThreadedStreamer):
             self._write_batch(items, cut)
 
     def _write_batch(self, items: list[Item], cut: bool) -> None:
-        """Plan and write one batch (the mux thread: one at a time, in order)."""
-        ops = [op for item in items for op in self.plan(item)]
+        """Write one batch (the mux thread: one at a time, in order). A GAP closes the clip."""
+        closed: list[ClipInfo] = []
+        record = self._record
+        for item in items:
+            if isinstance(item, Marker):
+                self._close(closed)
+            else:
+                record(item, closed)
         if cut:
-            ops += self._cut()
-        closed = self._apply(ops)
+            self._close(closed)
         if closed:
             self.loop.call_soon_threadsafe(self._publish, closed)
 
