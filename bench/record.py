@@ -8,6 +8,9 @@ costs at least. `--rounds` interleaves runs and prints medians (CPU figures here
 
     .venv/bin/python bench/record.py --cameras 1 8 32 --seconds 60
     .venv/bin/python bench/record.py --cameras 32 --seconds 30 --rounds 3 --floor --recorder-only
+    .venv/bin/python bench/record.py --cameras 16 --seconds 30 --rounds 4 --floor --recorder-only --together
+
+The ratio column is the median of the per-round ratios.
 """
 
 from __future__ import annotations
@@ -102,99 +105,101 @@ def duration(path: Path) -> float:
 RECORDER_ONLY = {"defaults": {"streamers": [{"type": "mp4Recorder"}]}}
 
 
-def run_vsnative(
-    urls: list[str], work: Path, seconds: float, warmup: float, recorder_only: bool, count: bool = True
-) -> Result:
-    cameras = [{"id": f"cam{i:02d}", "rtspUrl": url} for i, url in enumerate(urls)]
-    settings = write_settings(work / "settings", cameras, RECORDER_ONLY if recorder_only else None)
-    service = Service(settings, work / "recordings", "--max-agents", str(len(urls) + 1))
-    service.start()
-    try:
-        service.wait_for(
-            lambda: all(a["state"] == "running" for a in service.agents().values()), 60, "agents"
-        )
-        time.sleep(warmup)
-        assert service.proc is not None
-        pid = service.proc.pid
-        cpu0, t0 = cpu_seconds(pid), time.monotonic()
-        time.sleep(seconds)
-        cpu = cpu_seconds(pid) - cpu0
-        elapsed = time.monotonic() - t0
-        rss = rss_mb(pid)
-        drops = sum(a["counters"]["drops"] for a in service.agents().values())
-    finally:
-        service.stop()
-    expected = recorded = 0
-    for cam in cameras if count else []:
-        entries = []
-        for index in (work / "recordings" / cam["id"]).glob("*/index.jsonl"):
-            entries += [json.loads(line) for line in index.read_text().splitlines()]
-        entries.sort(key=lambda e: e["start"])
-        if entries:
-            span = entries[-1]["start"] + entries[-1]["duration"] - entries[0]["start"]
-            expected += round(span * FPS)
-            recorded += sum(
-                count_frames(
-                    work
-                    / "recordings"
-                    / cam["id"]
-                    / time.strftime("%Y-%m-%d", time.gmtime(e["start"]))
-                    / e["file"]
-                )
-                for e in entries
-            )
-    if drops:
-        print(f"  vsnative fan-out drops: {drops}")
-    n = len(urls)
-    return Result(cpu / n / (elapsed / 60), rss / n, rss, expected, recorded)
+class Running:
+    """A recorder started on some cameras: its processes, how to stop it and how to count what it wrote."""
 
+    def __init__(self, procs: list[subprocess.Popen[bytes]], n: int) -> None:
+        self.procs = procs
+        self.n = n
 
-def measure_processes(
-    procs: list[subprocess.Popen[bytes]], seconds: float, warmup: float
-) -> tuple[float, float]:
-    """CPU-seconds per minute of wall clock and total RSS (MB) of running processes; stops them after."""
-    try:
-        time.sleep(warmup)
-        cpu0 = sum(cpu_seconds(p.pid) for p in procs)
-        t0 = time.monotonic()
-        time.sleep(seconds)
-        cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu0
-        elapsed = time.monotonic() - t0
-        rss = sum(rss_mb(p.pid) for p in procs)
-    finally:
-        for p in procs:
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
+
+    def drops(self) -> int:
+        return 0
+
+    def stop(self) -> None:
+        for p in self.procs:
             p.send_signal(signal.SIGINT)
-        for p in procs:
+        for p in self.procs:
             try:
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-    return cpu / (elapsed / 60), rss
+
+    def frames(self) -> tuple[int, int]:
+        """Frames expected from the recorded time spans, frames found in the files."""
+        raise NotImplementedError
 
 
-def segments_result(
-    segments: list[Path], n: int, cpu_per_minute: float, rss: float, count: bool = True
-) -> Result:
-    segments = segments if count else []
-    recorded = sum(count_frames(f) for f in segments)
-    # no wall-clock index here: a segment's frames are expected to fill its own duration
-    expected = sum(round(duration(f) * FPS) for f in segments)
-    return Result(cpu_per_minute / n, rss / n, rss, expected, recorded)
+class VsnativeRun(Running):
+    def __init__(self, urls: list[str], work: Path, recorder_only: bool) -> None:
+        self.cameras = [{"id": f"cam{i:02d}", "rtspUrl": url} for i, url in enumerate(urls)]
+        self.work = work
+        settings = write_settings(work / "settings", self.cameras, RECORDER_ONLY if recorder_only else None)
+        self.service = Service(settings, work / "recordings", "--max-agents", str(len(urls) + 1))
+        self.service.start()
+        try:
+            self.service.wait_for(
+                lambda: all(a["state"] == "running" for a in self.service.agents().values()), 60, "agents"
+            )
+        except BaseException:
+            self.service.stop()
+            raise
+        assert self.service.proc is not None
+        super().__init__([self.service.proc], len(urls))
+
+    def drops(self) -> int:
+        return sum(a["counters"]["drops"] for a in self.service.agents().values())
+
+    def stop(self) -> None:
+        self.service.stop()
+
+    def frames(self) -> tuple[int, int]:
+        expected = recorded = 0
+        for cam in self.cameras:
+            entries = []
+            for index in (self.work / "recordings" / cam["id"]).glob("*/index.jsonl"):
+                entries += [json.loads(line) for line in index.read_text().splitlines()]
+            entries.sort(key=lambda e: e["start"])
+            if entries:
+                span = entries[-1]["start"] + entries[-1]["duration"] - entries[0]["start"]
+                expected += round(span * FPS)
+                day = self.work / "recordings" / cam["id"]
+                recorded += sum(
+                    count_frames(day / time.strftime("%Y-%m-%d", time.gmtime(e["start"])) / e["file"])
+                    for e in entries
+                )
+        return expected, recorded
 
 
-def run_floor(urls: list[str], work: Path, seconds: float, warmup: float, count: bool = True) -> Result:
+class SegmentsRun(Running):
+    """A recorder writing plain segment files: each segment's frames are expected to fill its duration."""
+
+    def __init__(
+        self, procs: list[subprocess.Popen[bytes]], n: int, segments: Callable[[], list[Path]]
+    ) -> None:
+        super().__init__(procs, n)
+        self.segments = segments
+
+    def frames(self) -> tuple[int, int]:
+        files = self.segments()
+        return sum(round(duration(f) * FPS) for f in files), sum(count_frames(f) for f in files)
+
+
+def start_floor(urls: list[str], work: Path) -> Running:
     """bench/pyav_floor.py: PyAV's own demux + mux with no vsnative around it."""
+    work.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "pyav_floor.py"), str(work), *urls],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
     )
-    cpu, rss = measure_processes([proc], seconds, warmup)
-    return segments_result(sorted(work.glob("cam*/*.mp4")), len(urls), cpu, rss, count)
+    return SegmentsRun([proc], len(urls), lambda: sorted(work.glob("cam*/*.mp4")))
 
 
-def run_ffmpeg(urls: list[str], work: Path, seconds: float, warmup: float, count: bool = True) -> Result:
+def start_ffmpeg(urls: list[str], work: Path) -> Running:
     procs = []
     for i, url in enumerate(urls):
         out = work / f"ff{i:02d}"
@@ -224,9 +229,34 @@ def run_ffmpeg(urls: list[str], work: Path, seconds: float, warmup: float, count
                 stderr=subprocess.DEVNULL,
             )
         )
-    cpu, rss = measure_processes(procs, seconds, warmup)
-    segments = [f for i in range(len(urls)) for f in sorted((work / f"ff{i:02d}").glob("*.mp4"))]
-    return segments_result(segments, len(urls), cpu, rss, count)
+    return SegmentsRun(
+        procs,
+        len(urls),
+        lambda: [f for i in range(len(urls)) for f in sorted((work / f"ff{i:02d}").glob("*.mp4"))],
+    )
+
+
+def measure(runs: list[Running], seconds: float, warmup: float, count: bool) -> list[Result]:
+    """Measure recorders that run at the same time over one window; stop them; count frames if asked."""
+    results = []
+    try:
+        time.sleep(warmup)
+        cpu0 = [sum(cpu_seconds(pid) for pid in run.pids()) for run in runs]
+        t0 = time.monotonic()
+        time.sleep(seconds)
+        cpu = [sum(cpu_seconds(pid) for pid in run.pids()) - c0 for run, c0 in zip(runs, cpu0, strict=True)]
+        minutes = (time.monotonic() - t0) / 60
+        rss = [sum(rss_mb(pid) for pid in run.pids()) for run in runs]
+        drops = [run.drops() for run in runs]
+    finally:
+        for run in runs:
+            run.stop()
+    for run, c, r, d in zip(runs, cpu, rss, drops, strict=True):
+        if d:
+            print(f"  vsnative fan-out drops: {d}")
+        expected, recorded = run.frames() if count else (0, 0)
+        results.append(Result(c / run.n / minutes, r / run.n, r, expected, recorded))
+    return results
 
 
 def main() -> None:
@@ -255,24 +285,30 @@ def main() -> None:
         help="also run bench/pyav_floor.py: PyAV's demux + mux in a minimal loop (the floor of any "
         "PyAV recorder)",
     )
+    parser.add_argument(
+        "--together",
+        action="store_true",
+        help="run the recorders at the same time, each on its own N cameras of one camera server (which "
+        "then serves N per recorder), so all see the same machine; rounds rotate the camera sets. "
+        "Ratios then hold to about 2%% from round to round, against 10%% or more one after the other",
+    )
     args = parser.parse_args()
-    # (urls, work dir, count frames): frames are counted in the first round only (ffprobe is slow)
-    runners: dict[str, Callable[[list[str], Path, bool], Result]] = {
-        "vsnative": lambda urls, work, count: run_vsnative(
-            urls, work, args.seconds, args.warmup, args.recorder_only, count
-        ),
-        "ffmpeg": lambda urls, work, count: run_ffmpeg(urls, work, args.seconds, args.warmup, count),
+    starters: dict[str, Callable[[list[str], Path], Running]] = {
+        "vsnative": lambda urls, work: VsnativeRun(urls, work, args.recorder_only),
+        "ffmpeg": start_ffmpeg,
     }
     if args.floor:
-        runners["floor"] = lambda urls, work, count: run_floor(urls, work, args.seconds, args.warmup, count)
-    names = list(runners)
+        starters["floor"] = start_floor
+    names = list(starters)
+    sets = len(names) if args.together else 1  # camera sets served
     with tempfile.TemporaryDirectory(prefix="vsn-bench-") as tmp:
         base = Path(tmp)
         media = make_media(base).h264_1080  # 1080p25 H.264 Main, 4 Mb/s, 2 s GOP
-        most = max(args.cameras)
+        most = max(args.cameras) * sets
         mounts = {f"/cam{i:02d}": str(media) for i in range(most)}
         floor_head = f" {'floor':>8}" if args.floor else ""
-        print(f"CPU-seconds per stream-minute, RSS per camera: medians of {args.rounds} round(s)")
+        mode = "at the same time" if args.together else "one after the other"
+        print(f"CPU-seconds per stream-minute, RSS per camera: medians of {args.rounds} round(s), {mode}")
         print(
             f"{'cameras':>7} | {'CPU s/stream-min':>26}{' ' * len(floor_head)} | "
             f"{'RSS MB/camera':>22} | {'frames lost':>18}"
@@ -283,25 +319,44 @@ def main() -> None:
         )
         for n in args.cameras:
             results: dict[str, list[Result]] = {name: [] for name in names}
-            with FakeCamera(mounts) as cam:  # a fresh server per size keeps sizes independent
-                urls = [cam.url(f"/cam{i:02d}") for i in range(n)]
+            ratios: list[float] = []
+            with FakeCamera(dict(list(mounts.items())[: n * sets])) as cam:  # a fresh server per size
+                urls = [cam.url(f"/cam{i:02d}") for i in range(n * sets)]
                 for r in range(args.rounds):
-                    for name in names[r % len(names) :] + names[: r % len(names)]:
-                        work = base / f"{name}{n}-{r}"
-                        results[name].append(runners[name](urls, work, r == 0))
-                        shutil.rmtree(work, ignore_errors=True)
-                        if args.rounds > 1:
-                            print(
-                                f"  round {r + 1} {name}: {results[name][-1].cpu_per_stream_minute:.3f}",
-                                flush=True,
-                            )
+                    count = r == 0  # frames are counted in the first round only (ffprobe is slow)
+                    order = names[r % len(names) :] + names[: r % len(names)]
+                    if args.together:  # recorder k of the rotated order takes camera set k
+                        runs = [
+                            starters[name](urls[k * n : (k + 1) * n], base / f"{name}{n}-{r}")
+                            for k, name in enumerate(order)
+                        ]
+                        done = dict(zip(order, measure(runs, args.seconds, args.warmup, count), strict=True))
+                    else:
+                        done = {
+                            name: measure(
+                                [starters[name](urls, base / f"{name}{n}-{r}")],
+                                args.seconds,
+                                args.warmup,
+                                count,
+                            )[0]
+                            for name in order
+                        }
+                    for name in names:
+                        results[name].append(done[name])
+                        shutil.rmtree(base / f"{name}{n}-{r}", ignore_errors=True)
+                    ratios.append(
+                        done["vsnative"].cpu_per_stream_minute / done["ffmpeg"].cpu_per_stream_minute
+                    )
+                    if args.rounds > 1:
+                        cells = "  ".join(f"{name} {done[name].cpu_per_stream_minute:.3f}" for name in names)
+                        print(f"  round {r + 1}: {cells}  ratio {ratios[-1]:.2f}", flush=True)
             cpu = {k: statistics.median(x.cpu_per_stream_minute for x in v) for k, v in results.items()}
             rss = {k: statistics.median(x.rss_per_camera_mb for x in v) for k, v in results.items()}
             lost = {k: v[0].lost for k, v in results.items()}  # counted in the first round
             floor_cell = f" {cpu['floor']:8.3f}" if args.floor else ""
             print(
                 f"{n:>7} | {cpu['vsnative']:8.3f} {cpu['ffmpeg']:8.3f} "
-                f"{cpu['vsnative'] / cpu['ffmpeg']:8.2f}{floor_cell} | "
+                f"{statistics.median(ratios):8.2f}{floor_cell} | "
                 f"{rss['vsnative']:7.1f} {rss['ffmpeg']:7.1f} "
                 f"{rss['vsnative'] / rss['ffmpeg']:6.2f} | {lost['vsnative']:8d} {lost['ffmpeg']:8d}",
                 flush=True,
