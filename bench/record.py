@@ -199,6 +199,16 @@ def start_floor(urls: list[str], work: Path) -> Running:
     return SegmentsRun([proc], len(urls), lambda: sorted(work.glob("cam*/*.mp4")))
 
 
+def start_probe(urls: list[str], work: Path) -> Running:
+    """bench/rtsp_probe.py: the same streams read in large chunks by one Python thread, nothing muxed."""
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "rtsp_probe.py"), *urls],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+    return SegmentsRun([proc], len(urls), list)
+
+
 def start_ffmpeg(urls: list[str], work: Path) -> Running:
     procs = []
     for i, url in enumerate(urls):
@@ -292,6 +302,12 @@ def main() -> None:
         "then serves N per recorder), so all see the same machine; rounds rotate the camera sets. "
         "Ratios then hold to about 2%% from round to round, against 10%% or more one after the other",
     )
+    parser.add_argument(
+        "--probe",
+        action="store_true",
+        help="also run bench/rtsp_probe.py: the same streams read in 256 KB chunks by one Python thread and "
+        "depacketized, nothing muxed (what leaving FFmpeg's RTSP-over-TCP reader would save)",
+    )
     args = parser.parse_args()
     starters: dict[str, Callable[[list[str], Path], Running]] = {
         "vsnative": lambda urls, work: VsnativeRun(urls, work, args.recorder_only),
@@ -299,14 +315,17 @@ def main() -> None:
     }
     if args.floor:
         starters["floor"] = start_floor
+    if args.probe:
+        starters["probe"] = start_probe
     names = list(starters)
+    extra = [name for name in names if name not in ("vsnative", "ffmpeg")]
     sets = len(names) if args.together else 1  # camera sets served
     with tempfile.TemporaryDirectory(prefix="vsn-bench-") as tmp:
         base = Path(tmp)
         media = make_media(base).h264_1080  # 1080p25 H.264 Main, 4 Mb/s, 2 s GOP
         most = max(args.cameras) * sets
         mounts = {f"/cam{i:02d}": str(media) for i in range(most)}
-        floor_head = f" {'floor':>8}" if args.floor else ""
+        floor_head = "".join(f" {name:>8}" for name in extra)
         mode = "at the same time" if args.together else "one after the other"
         print(f"CPU-seconds per stream-minute, RSS per camera: medians of {args.rounds} round(s), {mode}")
         print(
@@ -353,7 +372,7 @@ def main() -> None:
             cpu = {k: statistics.median(x.cpu_per_stream_minute for x in v) for k, v in results.items()}
             rss = {k: statistics.median(x.rss_per_camera_mb for x in v) for k, v in results.items()}
             lost = {k: v[0].lost for k, v in results.items()}  # counted in the first round
-            floor_cell = f" {cpu['floor']:8.3f}" if args.floor else ""
+            floor_cell = "".join(f" {cpu[name]:8.3f}" for name in extra)
             print(
                 f"{n:>7} | {cpu['vsnative']:8.3f} {cpu['ffmpeg']:8.3f} "
                 f"{statistics.median(ratios):8.2f}{floor_cell} | "
