@@ -200,13 +200,13 @@ def start_floor(urls: list[str], work: Path) -> Running:
 
 
 def start_probe(urls: list[str], work: Path) -> Running:
-    """bench/rtsp_probe.py: the same streams read in large chunks by one Python thread, nothing muxed."""
+    """bench/rtsp_probe.py: the same streams read in large chunks by one Python thread and remuxed."""
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "rtsp_probe.py"), *urls],
+        [sys.executable, str(ROOT / "bench" / "rtsp_probe.py"), "--mux", str(work), *urls],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
     )
-    return SegmentsRun([proc], len(urls), list)
+    return SegmentsRun([proc], len(urls), lambda: sorted(work.glob("cam*/*.mp4")))
 
 
 def start_ffmpeg(urls: list[str], work: Path) -> Running:
@@ -305,8 +305,9 @@ def main() -> None:
     parser.add_argument(
         "--probe",
         action="store_true",
-        help="also run bench/rtsp_probe.py: the same streams read in 256 KB chunks by one Python thread and "
-        "depacketized, nothing muxed (what leaving FFmpeg's RTSP-over-TCP reader would save)",
+        help="also run bench/rtsp_probe.py: the same streams read in 256 KB chunks by one Python thread, "
+        "depacketized and remuxed with PyAV into 5 s clips (what leaving FFmpeg's RTSP-over-TCP reader "
+        "would save)",
     )
     args = parser.parse_args()
     starters: dict[str, Callable[[list[str], Path], Running]] = {
@@ -380,6 +381,11 @@ def main() -> None:
                 f"{rss['vsnative'] / rss['ffmpeg']:6.2f} | {lost['vsnative']:8d} {lost['ffmpeg']:8d}",
                 flush=True,
             )
+            if extra:
+                cells = ", ".join(
+                    f"{name} {lost[name]} lost, RSS {rss[name]:.1f} MB/camera" for name in extra
+                )
+                print(f"{'':>7}   {cells}", flush=True)
 
 
 if __name__ == "__main__":
