@@ -326,15 +326,15 @@ def main() -> None:
         media = make_media(base).h264_1080  # 1080p25 H.264 Main, 4 Mb/s, 2 s GOP
         most = max(args.cameras) * sets
         mounts = {f"/cam{i:02d}": str(media) for i in range(most)}
-        floor_head = "".join(f" {name:>8}" for name in extra)
+        extra_head = "".join(f" {name:>8}" for name in extra)
         mode = "at the same time" if args.together else "one after the other"
         print(f"CPU-seconds per stream-minute, RSS per camera: medians of {args.rounds} round(s), {mode}")
         print(
-            f"{'cameras':>7} | {'CPU s/stream-min':>26}{' ' * len(floor_head)} | "
+            f"{'cameras':>7} | {'CPU s/stream-min':>26}{' ' * len(extra_head)} | "
             f"{'RSS MB/camera':>22} | {'frames lost':>18}"
         )
         print(
-            f"{'':>7} | {'vsnative':>8} {'ffmpeg':>8} {'ratio':>8}{floor_head} | "
+            f"{'':>7} | {'vsnative':>8} {'ffmpeg':>8} {'ratio':>8}{extra_head} | "
             f"{'vsnative':>7} {'ffmpeg':>7} {'ratio':>6} | {'vsnative':>8} {'ffmpeg':>8}"
         )
         for n in args.cameras:
@@ -346,10 +346,16 @@ def main() -> None:
                     count = r == 0  # frames are counted in the first round only (ffprobe is slow)
                     order = names[r % len(names) :] + names[: r % len(names)]
                     if args.together:  # recorder k of the rotated order takes camera set k
-                        runs = [
-                            starters[name](urls[k * n : (k + 1) * n], base / f"{name}{n}-{r}")
-                            for k, name in enumerate(order)
-                        ]
+                        runs: list[Running] = []
+                        try:
+                            for k, name in enumerate(order):
+                                runs.append(
+                                    starters[name](urls[k * n : (k + 1) * n], base / f"{name}{n}-{r}")
+                                )
+                        except BaseException:  # stop what did start
+                            for run in runs:
+                                run.stop()
+                            raise
                         done = dict(zip(order, measure(runs, args.seconds, args.warmup, count), strict=True))
                     else:
                         done = {
@@ -373,10 +379,10 @@ def main() -> None:
             cpu = {k: statistics.median(x.cpu_per_stream_minute for x in v) for k, v in results.items()}
             rss = {k: statistics.median(x.rss_per_camera_mb for x in v) for k, v in results.items()}
             lost = {k: v[0].lost for k, v in results.items()}  # counted in the first round
-            floor_cell = "".join(f" {cpu[name]:8.3f}" for name in extra)
+            extra_cells = "".join(f" {cpu[name]:8.3f}" for name in extra)
             print(
                 f"{n:>7} | {cpu['vsnative']:8.3f} {cpu['ffmpeg']:8.3f} "
-                f"{statistics.median(ratios):8.2f}{floor_cell} | "
+                f"{statistics.median(ratios):8.2f}{extra_cells} | "
                 f"{rss['vsnative']:7.1f} {rss['ffmpeg']:7.1f} "
                 f"{rss['vsnative'] / rss['ffmpeg']:6.2f} | {lost['vsnative']:8d} {lost['ffmpeg']:8d}",
                 flush=True,

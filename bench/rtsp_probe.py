@@ -33,10 +33,10 @@ CLIP_TICKS = 5 * 90_000  # 5 s at the RTP clock of H.264
 class Clips:
     """Remuxes one camera's access units into 5-second fragmented MP4 clips, cut at keyframes."""
 
-    def __init__(self, folder: Path, extradata: bytes) -> None:
+    def __init__(self, folder: Path, parameter_sets: bytes) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
-        self.extradata = extradata
+        self.parameter_sets = parameter_sets  # Annex-B, from the SDP
         self.out: Any = None
         self.stream: Any = None
         self.template: Any = None
@@ -51,7 +51,7 @@ class Clips:
                 str(self.folder / f"{self.count:05d}.mp4"), "w", format="mp4", options=dict(MP4_OPTIONS)
             )
             if self.template is None:  # codec parameters (size, avcC) from the first keyframe itself
-                self.template = av.open(io.BytesIO(self.extradata + unit), format="h264")
+                self.template = av.open(io.BytesIO(self.parameter_sets + unit), format="h264")
             self.stream = self.out.add_stream_from_template(self.template.streams.video[0])
             self.stream.time_base = Fraction(1, 90_000)
             self.start, ticks = timestamp, 0
@@ -89,7 +89,7 @@ class Camera:
             raise RuntimeError(f"{url}: no video control URL in the SDP")
         sprop = re.search(r"sprop-parameter-sets=([^;\s]+)", body)
         sets = [base64.b64decode(x) for x in sprop.group(1).split(",")] if sprop else []
-        self.clips = Clips(clips, START + START.join(sets)) if clips else None
+        self.clips = Clips(clips, b"".join(START + nal for nal in sets)) if clips else None
         track = control.group(1)
         track = track if track.startswith("rtsp://") else base.rstrip("/") + "/" + track
         head, _ = self.request("SETUP", track, "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n")

@@ -86,7 +86,7 @@ class Mp4Recorder(ThreadedStreamer):
         """One packet: cut, open or write. Kept lean: this runs for every packet of every camera."""
         writer = self._writer
         track = packet.track
-        video = track == packet.info.video_index
+        video = packet.is_video
         if writer is not None:
             last = self._last_dts.get(track)
             if packet.info is not writer.info:  # a new session: the camera reconnected
@@ -141,8 +141,8 @@ class Mp4Recorder(ThreadedStreamer):
             append_index(clip)
         except Exception:
             log.exception("%s: cannot close a clip", self.context.camera.id)
-            self._writer = writer
-            self._drop()
+            self.failures += 1
+            writer.abandon()
             return
         closed.append(clip)
 
