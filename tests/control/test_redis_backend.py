@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -116,3 +118,66 @@ async def test_cameras_crud_and_heartbeat(backend: RedisBackend) -> None:
     assert [c.id for c in await backend.list_cameras()] == ["c1"]
     assert await backend.delete("c1")
     assert await backend.list_cameras() == []
+
+
+async def test_edits_succeed_while_the_agent_heartbeats(backend: RedisBackend) -> None:
+    """PATCHes racing the agent's heartbeats and one another: none is refused and none undoes another."""
+    await backend.create(Camera(id="c1", name="door", rtspUrl="rtsp://h/1"))
+
+    async def beats() -> None:
+        for i in range(300):
+            await backend.heartbeat(Heartbeat("c1", "agent-1", 1, 1000 + i, i, True, AgentState.RUNNING))
+
+    async def rename() -> None:
+        for i in range(40):
+            await backend.patch("c1", {"name": f"door {i}"})
+
+    async def toggle() -> None:
+        for i in range(40):
+            await backend.patch("c1", {"excluded": i % 2 == 0})
+
+    await asyncio.gather(beats(), rename(), toggle())
+    got = await backend.get("c1")
+    assert got is not None
+    assert (got.name, got.excluded, got.lastHeartbeat, got.uptime) == ("door 39", False, 1299, 299)
+
+
+async def test_an_edit_never_undoes_one_made_after_it_read(
+    backend: RedisBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another manager's edit lands between this one's read and write: both edits survive."""
+    await backend.create(Camera(id="c1", name="door", rtspUrl="rtsp://h/1"))
+    other = RedisBackend(connect(URL), backend.prefix)
+    read = backend.redis.hgetall
+    raced: list[Camera] = []
+
+    async def read_then_another_edit(key: str) -> Any:
+        raw = await read(key)
+        if not raced:
+            raced.append(await other.patch("c1", {"excluded": True}))
+        return raw
+
+    monkeypatch.setattr(backend.redis, "hgetall", read_then_another_edit)
+    await backend.patch("c1", {"name": "gate"})
+    await other.redis.aclose()
+    got = await backend.get("c1")
+    assert got is not None
+    assert raced
+    assert (got.name, got.excluded) == ("gate", True)
+
+
+async def test_of_racing_creates_of_one_id_exactly_one_wins(backend: RedisBackend) -> None:
+    clients = [RedisBackend(connect(URL), backend.prefix) for _ in range(8)]
+    got = await asyncio.gather(
+        *(c.create(Camera(id="c1", name=f"door {i}", rtspUrl="rtsp://h/1")) for i, c in enumerate(clients)),
+        return_exceptions=True,
+    )
+    for c in clients:
+        await c.redis.aclose()
+    won = [g for g in got if isinstance(g, Camera)]
+    assert len(won) == 1
+    assert all(isinstance(g, ConflictError) for g in got if g not in won)
+    stored = await backend.get("c1")
+    assert stored is not None
+    assert stored.name == won[0].name
+    assert [c.id for c in await backend.list_cameras()] == ["c1"]

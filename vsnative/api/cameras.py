@@ -116,6 +116,8 @@ async def replace_camera(request: web.Request) -> web.Response:
     except NotFoundError:
         saved = await services.store.create(camera)
         status = 201
+    except ConflictError as exc:  # edited by others again and again while this write was being made
+        raise web.HTTPConflict(text=str(exc)) from exc
     await wake(services, saved)
     return web.json_response(await view(services, saved), status=status)
 
@@ -131,6 +133,8 @@ async def patch_camera(request: web.Request) -> web.Response:
         saved = await services.store.patch(camera_id(request), body)
     except NotFoundError as exc:
         raise web.HTTPNotFound(text=str(exc)) from exc
+    except ConflictError as exc:
+        raise web.HTTPConflict(text=str(exc)) from exc
     except ValidationError as exc:
         return invalid(exc)
     await wake(services, saved)

@@ -324,13 +324,13 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "200": _json(CAMERA_OUT),
                         "201": _json(CAMERA_OUT, "created"),
-                        **_errors(400, 401),
+                        **_errors(400, 401, 409),
                     },
                 },
                 "patch": {
                     "parameters": camera_path,
                     "requestBody": change,
-                    "responses": {"200": _json(CAMERA_OUT), **_errors(400, 401, 404)},
+                    "responses": {"200": _json(CAMERA_OUT), **_errors(400, 401, 404, 409)},
                 },
                 "delete": {
                     "parameters": camera_path,

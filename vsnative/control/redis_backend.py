@@ -9,8 +9,10 @@ Keys (all under one prefix, default `vsn:`):
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import random
 import time
 from typing import Any
 
@@ -24,10 +26,11 @@ from vsnative.control.manager import is_live
 from vsnative.control.orphans import OrphanRequest
 from vsnative.control.store import merge_user_fields, patched
 from vsnative.errors import ConflictError, NotFoundError
-from vsnative.models import Camera
+from vsnative.models import RUNTIME_FIELDS, Camera
 
 log = logging.getLogger(__name__)
 GROUP = "managers"
+CHANGE_TRIES = 20  # only people's edits race one another (heartbeats write other fields)
 
 _ACQUIRE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
@@ -58,6 +61,25 @@ if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
 end
 return false
 """
+# Write a camera's user fields if they are still what the writer read (compare-and-set on those fields
+# only: the agent's heartbeat writes runtime fields into the same hash and must not make an edit fail).
+# ARGV: n, then n (field, value read or '' when absent) pairs, then the (field, value) pairs to write.
+# Returns -1 when the camera is gone, 0 when a field changed meanwhile, 1 when written.
+_SET_IF_UNCHANGED = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local n = tonumber(ARGV[1])
+for i = 2, 2 * n, 2 do
+  if (redis.call('HGET', KEYS[1], ARGV[i]) or '') ~= ARGV[i + 1] then return 0 end
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2 * n + 2))
+return 1
+"""
+_CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1
+"""
 _HEARTBEAT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
@@ -84,6 +106,8 @@ class RedisBackend:
         self._release = client.register_script(_RELEASE)
         self._publish = client.register_script(_PUBLISH)
         self._heartbeat = client.register_script(_HEARTBEAT)
+        self._set_if_unchanged = client.register_script(_SET_IF_UNCHANGED)
+        self._create = client.register_script(_CREATE)
         self._group_ready = False
 
     def key(self, *parts: str) -> str:
@@ -115,30 +139,36 @@ class RedisBackend:
         return self._decode(raw) if raw else None
 
     async def create(self, camera: Camera) -> Camera:
-        key = self.key("camera", camera.id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            await pipe.watch(key)
-            if await pipe.exists(key):
-                raise ConflictError(f"camera {camera.id!r} exists")
-            pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.hset(key, mapping=self._encode(camera))  # type: ignore[arg-type]
-            pipe.sadd(self.key("cameras"), camera.id)
-            await pipe.execute()
+        args = [camera.id, *_flat(self._encode(camera))]
+        if not await self._create(keys=[self.key("camera", camera.id), self.key("cameras")], args=args):
+            raise ConflictError(f"camera {camera.id!r} exists")
         return camera
 
     async def _change(self, camera_id: str, change: Any) -> Camera:
+        """Read a camera, change its user fields and write them back unless another edit came first.
+
+        An edit that lost the race is redone on the fresh record after a short random pause (so that two
+        writers in step do not keep colliding), up to CHANGE_TRIES times. Runtime fields are neither
+        compared nor written: the agent's heartbeats own them.
+        """
         key = self.key("camera", camera_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            await pipe.watch(key)
-            raw: dict[str, str] = await pipe.hgetall(key)  # type: ignore[assignment]
+        for attempt in range(CHANGE_TRIES):
+            if attempt:
+                await asyncio.sleep(random.uniform(0, 0.002 * attempt))  # noqa: S311 - jitter, not crypto
+            raw: dict[str, str] = await self.redis.hgetall(key)  # type: ignore[assignment]
             old = self._decode(raw) if raw else None
             if old is None:
                 raise NotFoundError(f"no camera {camera_id!r}")
             new: Camera = change(old)
-            pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.hset(key, mapping=self._encode(new))  # type: ignore[arg-type]
-            await pipe.execute()
-        return new
+            read = {k: v for k, v in raw.items() if k not in RUNTIME_FIELDS}
+            write = {k: v for k, v in self._encode(new).items() if k not in RUNTIME_FIELDS}
+            args = [str(len(read)), *_flat(read), *_flat(write)]
+            done = int(await self._set_if_unchanged(keys=[key], args=args))
+            if done < 0:
+                raise NotFoundError(f"no camera {camera_id!r}")
+            if done:
+                return new
+        raise ConflictError(f"camera {camera_id!r} kept changing while it was being written; try again")
 
     async def replace(self, camera: Camera, sent: set[str] | None = None) -> Camera:
         fields = sent if sent is not None else set(camera.model_fields_set)
@@ -152,8 +182,7 @@ class RedisBackend:
         await self._heartbeat_fields(camera_id, {k: json.dumps(v) for k, v in fields.items()})
 
     async def _heartbeat_fields(self, camera_id: str, fields: dict[str, str]) -> bool:
-        args = [item for pair in fields.items() for item in pair]
-        return bool(await self._heartbeat(keys=[self.key("camera", camera_id)], args=args))
+        return bool(await self._heartbeat(keys=[self.key("camera", camera_id)], args=_flat(fields)))
 
     async def delete(self, camera_id: str) -> bool:
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -286,3 +315,7 @@ class RedisBackend:
         if dead:
             await self.redis.hdel(self.key("managers"), *[m for m, _ in dead])
         return [status for _, status in sorted(live)]
+
+
+def _flat(fields: dict[str, str]) -> list[str]:
+    return [item for pair in fields.items() for item in pair]
