@@ -125,6 +125,23 @@ def test_concurrent_api_writes_and_heartbeats_lose_nothing(serve: Any, tmp_path:
     assert all(stored[f"c{i}"]["lastHeartbeat"] > 0 for i in range(4))
     assert all(stored[f"c{i}"]["agentId"] for i in range(4))
 
+    # PUTs of one new camera at once: one creates it (201), the others replace it (200), none fails
+    statuses: list[int] = []
+    start = threading.Barrier(6, timeout=10)
+
+    def put(n: int) -> None:
+        start.wait()
+        statuses.append(
+            request(service.base, "PUT", "/api/cameras/new", {"framerType": "random", "name": f"n{n}"})[0]
+        )
+
+    threads = [threading.Thread(target=put, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(statuses) == [200] * 5 + [201]
+
 
 def test_restart_runs_every_camera_again(serve: Any, tmp_path: Path) -> None:
     cameras = [{"id": f"c{i}", "framerType": "random"} for i in range(3)] + [

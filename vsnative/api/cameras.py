@@ -99,6 +99,21 @@ async def create_camera(request: web.Request) -> web.Response:
     )
 
 
+async def put(services: Services, camera: Camera) -> tuple[Camera, int]:
+    """Replace the camera, or create it (201) when there is none; a create that another PUT or POST beat
+    to it replaces what that one made, as PUT would have had it come second."""
+    for _ in range(3):
+        try:
+            return await services.store.replace(camera), 200
+        except NotFoundError:
+            pass
+        try:
+            return await services.store.create(camera), 201
+        except ConflictError:
+            continue
+    raise ConflictError(f"camera {camera.id!r} kept being created and deleted meanwhile; try again")
+
+
 @routes.put("/api/cameras/{camera_id}")
 async def replace_camera(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
@@ -111,11 +126,7 @@ async def replace_camera(request: web.Request) -> web.Response:
     except ValidationError as exc:
         return invalid(exc)
     try:
-        saved = await services.store.replace(camera)
-        status = 200
-    except NotFoundError:
-        saved = await services.store.create(camera)
-        status = 201
+        saved, status = await put(services, camera)
     except ConflictError as exc:  # edited by others again and again while this write was being made
         raise web.HTTPConflict(text=str(exc)) from exc
     await wake(services, saved)
