@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.support.camera import FakeCamera
 from tests.support.media import decode_errors, video_packets
 from tests.support.service import Service, write_settings
+from vsnative.media.export import ExportError, export
 
 pytestmark = pytest.mark.slow
 TOKEN = "t0ken-for-the-tests-only"  # noqa: S105 - a test token
@@ -162,6 +164,39 @@ def test_export_across_three_clips_is_a_remux(recorded: tuple[Service, Path], tm
         assert exported.streams.audio, "the AAC track is kept"
         payloads = [bytes(p) for p in exported.demux(exported.streams.video[0]) if p.size]
     assert payloads == source
+
+
+def test_export_leaves_out_clips_deleted_or_damaged_since_listed(
+    recorded: tuple[Service, Path], tmp_path: Path
+) -> None:
+    """Retention deletes a listed clip, or the disk damaged one: the export holds the rest, with a gap."""
+    service, root = recorded
+    now = time.time()
+    first, deleted, last = listing(service, now - 120, now)["clips"][:3]
+    copies = {}
+    for name, clip in (("first", first), ("deleted", deleted), ("last", last)):
+        copies[name] = tmp_path / f"{name}.mp4"
+        shutil.copy(root / "cam" / clip["url"].split("/clips/")[1], copies[name])
+    copies["deleted"].unlink()
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(b"\x00not an mp4" * 1000)
+    listed = [
+        (copies["first"], first["startUnix"]),
+        (copies["deleted"], deleted["startUnix"]),
+        (damaged, deleted["startUnix"] + 3),
+        (copies["last"], last["startUnix"]),
+    ]
+    out = tmp_path / "export.mp4"
+    start, end = first["startUnix"], last["startUnix"] + last["duration"]
+    result = export(listed, start, end, out)
+    assert result.video_frames == first["frames"] + last["frames"]
+    assert decode_errors(out) == ""
+    times = sorted(float(p["pts_time"]) for p in video_packets(out))
+    assert len(times) == result.video_frames
+    gap = last["startUnix"] - first["startUnix"] - first["duration"]  # where the deleted clip was
+    assert max(b - a for a, b in itertools.pairwise(times)) == pytest.approx(gap + 1 / FPS, abs=0.05)
+    with pytest.raises(ExportError):  # nothing readable: "no video frame in that range", a 404
+        export(listed[1:3], start, end, tmp_path / "none.mp4")
 
 
 def test_export_errors_are_4xx_with_a_reason(recorded: tuple[Service, Path]) -> None:

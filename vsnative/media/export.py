@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
+import av.error
 from av.container import OutputContainer
 from av.stream import Stream
 
 from vsnative.errors import VsnError
+
+log = logging.getLogger(__name__)
+# a clip retention deleted after it was listed, or one the disk damaged: the export goes on without it
+UNREADABLE = (av.error.FFmpegError, OSError)
 
 
 class ExportError(VsnError):
@@ -26,6 +32,8 @@ class ExportResult:
 def keyframe_at_or_before(path: Path, clip_start: float, start: float) -> float:
     """Wall-clock time of the last keyframe at or before `start` in a clip (its first frame at worst)."""
     best = clip_start
+    if start <= clip_start:
+        return best
     with av.open(str(path)) as inp:
         video = inp.streams.video[0]
         for packet in inp.demux(video):
@@ -44,45 +52,50 @@ def export(clips: list[tuple[Path, float]], start: float, end: float, out_path: 
 
     Blocking: run it in a worker thread. Each clip's timestamps are placed at (clip start - export start),
     so joins between contiguous clips are seamless and a gap between clips stays a gap in the timeline.
+    A clip that cannot be read (deleted by retention since it was listed, damaged) is left out with a
+    warning: what it held becomes a gap, like any other.
     """
     if not clips:
         raise ExportError("no recording in that range")
-    first_path, first_start = clips[0]
-    origin = keyframe_at_or_before(first_path, first_start, start) if start > first_start else first_start
     out: OutputContainer = av.open(str(out_path), "w", format="mp4", options={"movflags": "faststart"})
     streams: dict[str, Stream] = {}
     last_dts: dict[str, int] = {}
+    origin: float | None = None
     frames = 0
     video_end = 0.0
     try:
-        for index, (path, clip_start) in enumerate(clips):
-            with av.open(str(path)) as inp:
-                sources = [s for s in inp.streams if s.type in ("video", "audio")]
-                for source in sources:
-                    if source.type not in streams and index == 0:  # MP4 tracks are fixed by the first clip
-                        streams[source.type] = out.add_stream_from_template(source)
-                for packet in inp.demux(*sources):
-                    kind = packet.stream.type
-                    if packet.dts is None or packet.size == 0 or kind not in streams:
-                        continue
-                    tb = packet.time_base
-                    at = clip_start + float(packet.dts * tb)
-                    if at < origin - 1e-4 or at >= end:
-                        continue
-                    offset = round((clip_start - origin) / tb)
-                    dts = packet.dts + offset
-                    if dts <= last_dts.get(kind, -1):
-                        continue  # audio overlapping the join: the previous clip already has it
-                    last_dts[kind] = dts
-                    packet.pts = (packet.pts if packet.pts is not None else packet.dts) + offset
-                    packet.dts = dts
-                    packet.stream = streams[kind]
-                    if kind == "video":
-                        frames += 1
-                        video_end = max(video_end, at - origin + float((packet.duration or 0) * tb))
-                    out.mux(packet)
+        for path, clip_start in clips:
+            try:
+                if origin is None:
+                    origin = keyframe_at_or_before(path, clip_start, start)
+                with av.open(str(path)) as inp:
+                    sources = [s for s in inp.streams if s.type in ("video", "audio")]
+                    if not streams:  # MP4 tracks are fixed by the first clip read
+                        streams = {s.type: out.add_stream_from_template(s) for s in sources}
+                    for packet in inp.demux(*sources):
+                        kind = packet.stream.type
+                        if packet.dts is None or packet.size == 0 or kind not in streams:
+                            continue
+                        tb = packet.time_base
+                        at = clip_start + float(packet.dts * tb)
+                        if at < origin - 1e-4 or at >= end:
+                            continue
+                        offset = round((clip_start - origin) / tb)
+                        dts = packet.dts + offset
+                        if dts <= last_dts.get(kind, -1):
+                            continue  # audio overlapping the join: the previous clip already has it
+                        last_dts[kind] = dts
+                        packet.pts = (packet.pts if packet.pts is not None else packet.dts) + offset
+                        packet.dts = dts
+                        packet.stream = streams[kind]
+                        if kind == "video":
+                            frames += 1
+                            video_end = max(video_end, at - origin + float((packet.duration or 0) * tb))
+                        out.mux(packet)
+            except UNREADABLE as exc:
+                log.warning("export: clip %s left out, it cannot be read: %s", path.name, exc)
     finally:
         out.close()
-    if frames == 0:
+    if frames == 0 or origin is None:
         raise ExportError("no video frame in that range")
     return ExportResult(origin, video_end, frames)
