@@ -197,6 +197,8 @@ def test_export_leaves_out_clips_deleted_or_damaged_since_listed(
     assert max(b - a for a, b in itertools.pairwise(times)) == pytest.approx(gap + 1 / FPS, abs=0.05)
     with pytest.raises(ExportError):  # nothing readable: "no video frame in that range", a 404
         export(listed[1:3], start, end, tmp_path / "none.mp4")
+    with pytest.raises(OSError, match="No space left"):  # the export's own disk is not a clip's fault
+        export(listed, start, end, Path("/dev/full"))
 
 
 def test_export_errors_are_4xx_with_a_reason(recorded: tuple[Service, Path]) -> None:
