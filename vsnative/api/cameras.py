@@ -99,7 +99,7 @@ async def create_camera(request: web.Request) -> web.Response:
     )
 
 
-async def put(services: Services, camera: Camera) -> tuple[Camera, int]:
+async def replace_or_create(services: Services, camera: Camera) -> tuple[Camera, int]:
     """Replace the camera, or create it (201) when there is none; a create that another PUT or POST beat
     to it replaces what that one made, as PUT would have had it come second."""
     for _ in range(3):
@@ -126,7 +126,7 @@ async def replace_camera(request: web.Request) -> web.Response:
     except ValidationError as exc:
         return invalid(exc)
     try:
-        saved, status = await put(services, camera)
+        saved, status = await replace_or_create(services, camera)
     except ConflictError as exc:  # edited by others again and again while this write was being made
         raise web.HTTPConflict(text=str(exc)) from exc
     await wake(services, saved)

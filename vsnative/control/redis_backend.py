@@ -63,8 +63,8 @@ return false
 """
 # Write a camera's user fields if they are still what the writer read (compare-and-set on those fields
 # only: the agent's heartbeat writes runtime fields into the same hash and must not make an edit fail).
-# ARGV: n, then n (field, value read or '' when absent) pairs, then the (field, value) pairs to write.
-# Returns -1 when the camera is gone, 0 when a field changed meanwhile, 1 when written.
+# ARGV: n, then the n (field, value read) pairs, then the (field, value) pairs to write.
+# Returns -1 when the camera is gone, 0 when a field changed (or vanished) meanwhile, 1 when written.
 _SET_IF_UNCHANGED = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local n = tonumber(ARGV[1])
