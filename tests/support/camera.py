@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Self
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 SCRIPT = Path(__file__).with_name("rtsp_camera.py")
@@ -35,14 +36,20 @@ class FakeCamera:
         userinfo = f"{credentials}@" if credentials else ""
         return f"rtsp://{userinfo}127.0.0.1:{self.port}{path}"
 
-    def start(self, timeout: float = 15.0) -> FakeCamera:
+    def command(self) -> list[str]:
+        """The server's command line."""
         args = [SYSTEM_PYTHON, str(SCRIPT), "--port", str(self.port)]
         for path, spec in self.mounts.items():
             args += ["--mount", f"{path}={spec}"]
         if self.auth:
             args += ["--auth", self.auth]
+        return args
+
+    def start(self, timeout: float = 15.0) -> Self:
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - the server's stderr, read on failure
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self._log)
+        self.proc = subprocess.Popen(
+            self.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log
+        )
         try:
             self._wait_ready(self.proc, timeout)
         except BaseException:
@@ -73,12 +80,13 @@ class FakeCamera:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                pipe.close()
         self._log.close()
         self.proc = None
 
-    def __enter__(self) -> FakeCamera:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *_: object) -> None:

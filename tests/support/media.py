@@ -116,6 +116,48 @@ def make_media(folder: Path, seconds: int = 10) -> Media:
     return media
 
 
+def make_detailed_1080(folder: Path, seconds: int = 8) -> Path:
+    """A detailed 1080p25 scene (fixed noise over a moving test pattern; 4 Mb/s-class with 250-600 KB
+    keyframes, as real 1080p cameras send) in 4 slices a picture, 2 s GOP, no B-frames. Encoding it
+    live would take a whole core of a 2-core machine, so it is encoded once and replayed."""
+    path = folder / "1080-detail.h264"
+    if not path.exists():
+        ffmpeg(
+            [
+                "-f",
+                "lavfi",
+                "-i",
+                f"testsrc2=size=1920x1080:rate=25:duration={seconds},noise=alls=30:allf=u",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-b:v",
+                "6M",
+                "-maxrate",
+                "8M",
+                "-bufsize",
+                "16M",
+                "-g",
+                "50",
+                "-keyint_min",
+                "50",
+                "-sc_threshold",
+                "0",
+                "-bf",
+                "0",
+                "-x264-params",
+                "slices=4",
+                "-bsf:v",
+                "h264_mp4toannexb,h264_metadata=aud=insert",
+                "-f",
+                "h264",
+                str(path),
+            ]
+        )
+    return path
+
+
 def probe(path: Path) -> dict[str, Any]:
     """ffprobe's format and streams of a file, as JSON."""
     out = subprocess.run(

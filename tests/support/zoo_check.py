@@ -1,0 +1,169 @@
+"""What a user checks of a camera's recordings and live view: clips that decode without a warning, clip
+lengths, frames recorded against the time covered, the audio kept; frames a live viewer decoded.
+
+Shared by the zoo's end-to-end tests and `bench/zoo.py` (which prints the same rows as a table).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import av.logging
+
+from tests.support import whep
+from tests.support.media import FFMPEG, probe
+
+WARNING_WORDS = ("conceal", "corrupt", "error", "invalid", "missing", "non-existing", "decode_slice")
+
+
+def decode_warnings(path: Path) -> list[str]:
+    """What `ffmpeg -v warning -i clip -f null -` prints: nothing for a clip that decodes cleanly.
+    (`-v error` says nothing of a keyframe split across two files; `-v warning` says `concealing`.)"""
+    proc = subprocess.run(
+        [FFMPEG, "-nostdin", "-v", "warning", "-i", str(path), "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    if proc.returncode:
+        lines.append(f"(exit {proc.returncode})")
+    return lines
+
+
+def index_of(root: Path, camera_id: str) -> list[dict[str, Any]]:
+    """The index lines of a camera's closed clips, oldest first."""
+    entries = []
+    for index in sorted((root / camera_id).glob("*/index.jsonl")):
+        entries += [json.loads(line) for line in index.read_text().splitlines() if line.strip()]
+    return sorted(entries, key=lambda e: e["start"])
+
+
+@dataclass
+class RecordingRow:
+    """One camera's recordings, as a user would check them."""
+
+    camera: str
+    clips: int = 0
+    shortest: float = 0.0  # seconds
+    longest: float = 0.0
+    damaged: int = 0  # clips with a line at -v warning
+    warnings: list[str] = field(default_factory=list)  # the first few such lines
+    frames: int = 0  # in the clips
+    expected: int = 0  # frames the camera sent in the time the clips cover
+    audio: str = "none"  # the clips' audio codec
+    video: str = ""
+    gaps: int = 0  # holes between consecutive clips (over half a frame)
+
+    @property
+    def frames_ratio(self) -> float:
+        return self.frames / self.expected if self.expected else 0.0
+
+
+def assess_recording(root: Path, camera_id: str, fps: float) -> RecordingRow:
+    row = RecordingRow(camera_id)
+    index = index_of(root, camera_id)
+    if not index:
+        return row
+    row.clips = len(index)
+    durations = [entry["duration"] for entry in index]
+    row.shortest, row.longest = min(durations), max(durations)
+    row.frames = sum(entry["frames"] for entry in index)
+    for entry in index:
+        folder = root / camera_id / time.strftime("%Y-%m-%d", time.gmtime(entry["start"]))
+        lines = decode_warnings(folder / entry["file"])
+        if lines:
+            row.damaged += 1
+            row.warnings += [f"{entry['file']}: {line}" for line in lines[:2]]
+    for before, after in itertools.pairwise(index):
+        hole = after["start"] - (before["start"] + before["duration"])
+        if hole > 0.5 / fps:
+            row.gaps += 1
+    row.expected = round(sum(durations) * fps)  # the time the clips cover, gaps between them left out
+    first = root / camera_id / time.strftime("%Y-%m-%d", time.gmtime(index[0]["start"])) / index[0]["file"]
+    streams = probe(first)["streams"]
+    row.video = next((s["codec_name"] for s in streams if s["codec_type"] == "video"), "")
+    row.audio = next((s["codec_name"] for s in streams if s["codec_type"] == "audio"), "none")
+    return row
+
+
+@dataclass
+class LiveRow:
+    """One live viewer of a camera (an aiortc viewer decoding with PyAV)."""
+
+    camera: str
+    status: int = 0  # WHEP's answer
+    reason: str = ""  # the error WHEP gave, if any
+    decoded: int = 0  # frames decoded
+    expected: int = 0  # those and the frames missing between them (by their timestamps; the GOP a new
+    # viewer gets first is squeezed, its frames one tick apart)
+    warnings: list[str] = field(default_factory=list)  # the decoder's warnings
+    first_frame: float | None = None  # seconds from the offer to the first decoded frame
+
+    @property
+    def result(self) -> str:
+        if self.status != 201:
+            return f"{self.status} {self.reason[:60]}"
+        if not self.decoded:
+            return "no frame"
+        return f"{self.decoded}/{self.expected} frames" + (
+            f", {len(self.warnings)} warnings" if self.warnings else ""
+        )
+
+
+class _Warnings(logging.Handler):
+    """Collects what FFmpeg's decoders log (PyAV hands it to the `libav` loggers)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.name}: {record.getMessage()}")
+
+
+async def watch(url: str, seconds: float, fps: float) -> LiveRow:
+    """Watch one camera for `seconds` with a decoding aiortc viewer."""
+    row = LiveRow(url.rsplit("/", 2)[-2])
+    handler = _Warnings()
+    libav = logging.getLogger("libav")
+    libav.addHandler(handler)
+    av.logging.set_level(av.logging.WARNING)
+    viewer = whep.Viewer(url)
+    try:
+        async with aiohttp.ClientSession() as session:
+            resp = await viewer.connect(session)
+            row.status = resp.status
+            body: str = resp.body  # type: ignore[attr-defined]
+            if resp.status != 201:
+                row.reason = json.loads(body).get("error", body) if body.startswith("{") else body
+                return row
+            await asyncio.sleep(seconds)
+            if viewer.location:
+                async with session.delete(
+                    url.rsplit("/whep", 1)[0] + "/whep/" + viewer.location.rsplit("/", 1)[1]
+                ):
+                    pass
+        frames = viewer.frames
+        row.decoded = len(frames)
+        if frames:
+            row.first_frame = frames[0][0] - viewer.offered_at
+            ticks = 90_000 / fps
+            row.expected = row.decoded + sum(
+                max(0, round((b[1] - a[1]) / ticks) - 1) for a, b in itertools.pairwise(frames)
+            )
+        row.warnings = handler.lines[:]
+    finally:
+        libav.removeHandler(handler)
+        av.logging.set_level(None)
+        await viewer.close()
+    return row
