@@ -21,6 +21,11 @@ class FramerSession(ABC):
 
     info: StreamInfo
 
+    @property
+    def lost(self) -> int:
+        """Pictures this session could not deliver whole (counted in the agent's drops)."""
+        return 0
+
     @abstractmethod
     def read(self) -> EncodedPacket | None:
         """Next packet, or None for a skipped one. Raises StreamError when the stream fails or ends."""

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from vsnative.errors import StreamError, StreamFailure
 from vsnative.framers.base import FRAMERS, Framer, FramerSession
 from vsnative.log import redact
+from vsnative.media.access_units import AccessUnits
 from vsnative.media.packets import (
     AUDIO_CODECS,
     VIDEO_CODECS,
@@ -24,8 +25,9 @@ from vsnative.media.packets import (
     MediaTrack,
     StreamInfo,
     annexb_extradata,
-    with_parameter_sets,
 )
+
+DEFAULT_FPS = 25  # the frame rate assumed until the stream shows its own (it fills in missing timestamps)
 
 
 class RtspFramerConfig(BaseModel):
@@ -57,28 +59,50 @@ def classify(exc: BaseException, safe_url: str) -> StreamError:
 
 
 class RtspSession(FramerSession):
-    def __init__(self, container: InputContainer, info: StreamInfo, source_index: dict[int, int]) -> None:
+    def __init__(
+        self, container: InputContainer, info: StreamInfo, source_index: dict[int, int], frame_ticks: int
+    ) -> None:
         self.container = container
         self.info = info
         self._track_of = source_index
-        self._video = frozenset(i for i, track in source_index.items() if info.tracks[track].kind == "video")
-        self._parameter_sets = annexb_extradata(info.video.extradata, info.video.codec)
+        self._video = next(i for i, track in source_index.items() if info.tracks[track].kind == "video")
+        video = info.video_index
+        self._units = AccessUnits(
+            info, video, frame_ticks, annexb_extradata(info.video.extradata, info.video.codec)
+        )
+        self._ready = self._units.ready
         self._last_dts: dict[int, int] = {}
         streams = [container.streams[i] for i in source_index]
         self._packets: Iterator[Packet[Any]] = container.demux(*streams)
         self._closed = False
 
+    @property
+    def lost(self) -> int:
+        return self._units.lost
+
     def read(self) -> EncodedPacket | None:
-        """One demuxed packet as an EncodedPacket (this runs per packet of every camera: kept lean)."""
+        """The next whole picture or audio packet, or None while a picture is not complete yet (this runs
+        per packet of every camera: kept lean)."""
+        ready = self._ready
+        if ready:
+            return ready.popleft()
         try:
             packet = next(self._packets)
         except StopIteration:
+            self._units.flush()
+            if ready:
+                return ready.popleft()
             raise StreamError(StreamFailure.ENDED, "the camera closed the stream") from None
         except av.error.FFmpegError as exc:
             raise classify(exc, "stream") from exc
         source = packet.stream_index
+        if not packet.size:
+            return None
+        if source == self._video:
+            self._units.push(bytes(packet), packet.pts, packet.dts, time.time(), packet.duration or 0)
+            return ready.popleft() if ready else None
         track = self._track_of.get(source)
-        if track is None or not packet.size:
+        if track is None:
             return None
         dts = packet.dts
         if dts is None:
@@ -88,18 +112,13 @@ class RtspSession(FramerSession):
                 dts = 0 if last is None else last + 1
         self._last_dts[track] = dts
         pts = packet.pts
-        data = bytes(packet)
-        video = source in self._video
-        keyframe = packet.is_keyframe
-        if keyframe and video:
-            data = with_parameter_sets(data, self.info.tracks[track].codec, self._parameter_sets)
         return EncodedPacket(
             self.info,
             track,
-            data,
+            bytes(packet),
             dts if pts is None else pts,
             dts,
-            keyframe or not video,  # every audio packet can start a clip's audio
+            True,  # every audio packet can start a clip's audio
             time.time(),
             packet.duration or 0,
         )
@@ -143,10 +162,13 @@ class RtspFramer(Framer):
             raise StreamError(StreamFailure.UNREACHABLE, f"{safe_url}: {redact(str(exc))}") from exc
         try:
             info, source_index = self._describe(container, session)
+            video = container.streams[next(iter(source_index))]
+            rate = video.guessed_rate or video.average_rate or DEFAULT_FPS
+            frame_ticks = max(1, round(1 / (rate * info.video.time_base)))
         except BaseException:
             container.close()
             raise
-        return RtspSession(container, info, source_index)
+        return RtspSession(container, info, source_index, frame_ticks)
 
     def _describe(self, container: InputContainer, session: int) -> tuple[StreamInfo, dict[int, int]]:
         video = next((s for s in container.streams.video if s.codec_context.name in VIDEO_CODECS), None)
