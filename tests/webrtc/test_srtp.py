@@ -37,9 +37,9 @@ def test_protected_frame_matches_per_packet_protection_and_decrypts(profile: int
     for count in (3, 300):  # the second frame needs a larger buffer than the first one's
         packets = [rtp(sequence + i, 1312 if i < count - 1 else 200) for i in range(count)]
         sequence += count
-        sizes = protector.protect(packets)
+        buffer, sizes = protector.protect(packets)
         offsets = [sum(sizes[:i]) for i in range(count)]
-        protected = [bytes(protector.buffer[o : o + s]) for o, s in zip(offsets, sizes, strict=True)]
+        protected = [bytes(buffer[o : o + s]) for o, s in zip(offsets, sizes, strict=True)]
         assert protected == [reference.protect(p) for p in packets]
         assert [receiver.unprotect(p) for p in protected] == packets
 

@@ -55,9 +55,10 @@ class FrameProtector:
         self.buffer = memoryview(ffi.buffer(self._cdata))
         self._size = size
 
-    def protect(self, packets: list[bytes]) -> list[int]:
-        """Protect `packets` in order; the protected packets lie back to back from the start of
-        `buffer`, and their sizes are returned. Raises pylibsrtp.Error as `Session.protect` does."""
+    def protect(self, packets: list[bytes]) -> tuple[memoryview, list[int]]:
+        """Protect `packets` in order: returns the buffer in which the protected packets lie back to
+        back from its start (valid until the next call; a larger frame gets a new, larger buffer) and
+        their sizes. Raises pylibsrtp.Error as `Session.protect` does."""
         need = sum(map(len, packets)) + TRAILER_MAX * len(packets)
         if need > self._size:
             self._grow(max(need, 2 * self._size))
@@ -81,4 +82,4 @@ class FrameProtector:
             size = length[0]
             sizes.append(size)
             offset += size
-        return sizes
+        return buffer, sizes
