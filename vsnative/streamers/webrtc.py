@@ -81,7 +81,8 @@ class WebRtcStreamer(ThreadedStreamer):
         super().__init__(config, context)
         self.gop = GopCache()
         self.viewers: dict[str, Viewer] = {}
-        self.codec = ""  # of the camera's video, once a packet has been seen
+        self.codec = ""  # of the camera's video, once a keyframe has been seen
+        self.reorders = False  # the camera's video has B-frames (pictures out of display order)
         self.on_sent: SentHook | None = None  # for benchmarks: called per packet handed to aiortc
         self._closed = False
         self._joining = 0  # offers being answered: they hold a slot too
@@ -97,9 +98,37 @@ class WebRtcStreamer(ThreadedStreamer):
             self.gop.add(packet)
         if packet.keyframe and packet.is_video:
             self.codec = packet.info.video.codec
+        elif packet.pts != packet.dts and packet.is_video and not self.reorders:
+            self.reorders = True
+            if self.viewers:  # the camera changed its encoder while watched
+                self.loop.call_soon_threadsafe(self._end_viewers, self.unavailable())
 
     def end_session(self) -> None:
         self.gop.clear()  # a viewer arriving while the camera reconnects must not replay a stale GOP
+        self.reorders = False
+
+    def unavailable(self) -> str | None:
+        """Why a browser cannot show this camera's live view as it is, or None when it can."""
+        camera = self.context.camera.id
+        if self.codec and self.codec != "h264":
+            return (
+                f"camera {camera} sends {self.codec.upper()}; live view relays H.264 only (browsers' WebRTC "
+                "cannot take it without re-encoding): give the camera an H.264 stream (often its substream)"
+            )
+        if self.reorders:
+            return (
+                f"camera {camera} sends H.264 with B-frames (pictures out of display order), which browsers' "
+                "WebRTC cannot show without re-encoding: turn B-frames off in the camera's encoder settings "
+                "(or use a substream without them)"
+            )
+        return None
+
+    def _end_viewers(self, reason: str | None) -> None:
+        if not self.viewers:
+            return
+        log.warning("%s; ending its %d live viewers", reason, len(self.viewers))
+        for viewer in list(self.viewers.values()):
+            self._forget(viewer)
 
     async def finish(self) -> None:
         self._closed = True
@@ -116,12 +145,9 @@ class WebRtcStreamer(ThreadedStreamer):
             raise ViewerError(
                 503, f"camera {self.context.camera.id} has its maximum of {self.config.maxViewers} viewers"
             )
-        if self.codec and self.codec != "h264":
-            raise ViewerError(
-                409,
-                f"camera {self.context.camera.id} sends {self.codec.upper()}; live view "
-                "relays H.264 only (browsers' WebRTC cannot take it without re-encoding)",
-            )
+        reason = self.unavailable()
+        if reason is not None:
+            raise ViewerError(409, reason)
         self._joining += 1
         try:
             return await self._answer(offer_sdp, fanout)

@@ -24,7 +24,8 @@ from vsnative.media.packets import EncodedPacket, StreamInfo, annexb_extradata, 
 
 RTP_CLOCK = 90_000
 TIME_BASE = Fraction(1, RTP_CLOCK)
-FRAME_TICKS = RTP_CLOCK // 25  # the step assumed across a reconnect
+FRAME_TICKS = RTP_CLOCK // 25  # the step assumed across a reconnect until the camera's own is seen
+MAX_STEP_TICKS = 2 * RTP_CLOCK  # a larger step between two frames is a jump of the camera's clock
 REPLAY_BYTES_PER_SECOND = 6_000_000  # pace the GOP burst (48 Mbit/s) so a viewer's socket keeps up
 
 SentHook = Callable[[int, EncodedPacket], None]
@@ -47,6 +48,7 @@ class RelayTrack(MediaStreamTrack):
         self._session: StreamInfo | None = None
         self._offset = 0
         self._last = -1
+        self._step = FRAME_TICKS  # the last step between two live frames
         self._replay_started = 0.0
         self._replay_bytes = 0
         self._parameter_sets: tuple[StreamInfo, bytes] | None = None  # of the session last seen
@@ -90,11 +92,21 @@ class RelayTrack(MediaStreamTrack):
 
     def _emit(self, packet: EncodedPacket, replay_pts: int | None) -> av.Packet[Any]:
         ticks = _ticks(packet)
-        if packet.info is not self._session:
-            if self._session is not None and replay_pts is None:  # a reconnect: continue the timeline
-                self._offset = self._last + FRAME_TICKS - ticks
+        if replay_pts is None:
+            out = ticks + self._offset
+            step = out - self._last
+            if packet.info is not self._session or not 0 < step <= MAX_STEP_TICKS:
+                # a reconnect, or the camera's clock restarted or jumped: the timeline goes on one frame
+                # later (a viewer's jitter buffer would otherwise hold or rush the frames)
+                if self._session is not None:
+                    self._offset = self._last + self._step - ticks
+                    out = ticks + self._offset
+            elif self._session is not None:
+                self._step = step
             self._session = packet.info
-        out = replay_pts if replay_pts is not None else ticks + self._offset
+        else:
+            out = replay_pts
+            self._session = packet.info
         if out <= self._last:
             out = self._last + 1
         self._last = out
