@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 import errno
 import itertools
+import os
 import socket
 import struct
+import time
 from typing import Any
 
+import pylibsrtp
 import pytest
 from aioice.ice import StunProtocol
 from aiortc import RTCRtpSender
@@ -220,3 +223,53 @@ async def test_viewers_of_one_camera_share_each_frames_packetization(packets: li
     fanout.close()
     for sender, _ in viewers:
         await asyncio.wait_for(sender.stop(), 5)
+
+
+async def test_a_keyframe_larger_than_the_srtp_buffer_arrives_whole_paced_and_decrypts() -> None:
+    """A 600 KB keyframe (a detailed 1080p camera) through the path a viewer's frames take: one SRTP
+    session, the frame protected into one buffer, sent over the ICE pair's UDP socket with GSO and paced.
+    Every datagram arrives once, in order, and decrypts to the packet sent (regression: the buffer was
+    read before protecting grew it, and everything past 64 KB went out empty)."""
+    key = os.urandom(30)
+    profile = pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80
+    outbound = pylibsrtp.Session(
+        pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile)
+    )
+    inbound = pylibsrtp.Session(
+        pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND, srtp_profile=profile)
+    )
+    datagrams = [fastpath.HEADER.pack(0x80, 102, i, 90_000, 0x1234) + os.urandom(1300) for i in range(460)]
+
+    class Receiver(asyncio.DatagramProtocol):
+        def __init__(self) -> None:
+            self.got: list[bytes] = []
+
+        def datagram_received(self, data: bytes, addr: Any) -> None:
+            self.got.append(data)
+
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.create_datagram_endpoint(
+        lambda: StunProtocol(None),  # type: ignore[arg-type]
+        local_addr=("127.0.0.1", 0),
+    )
+    rx_transport, receiver = await loop.create_datagram_endpoint(Receiver, local_addr=("127.0.0.1", 0))
+    sender = RTCRtpSender(RelayTrack(FanOut().subscribe("viewer", 8), []), FakeDtls())  # type: ignore[arg-type]
+    lean = fastpath.FastRtpLoop(sender)
+    try:
+        buffer, sizes = lean.protect(outbound, datagrams)
+        started = time.monotonic()
+        await lean.send_frame(buffer, sizes, protocol, rx_transport.get_extra_info("sockname"))
+        took = time.monotonic() - started
+        for _ in range(100):
+            if len(receiver.got) >= len(datagrams):
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        if lean.gso is not None:
+            lean.gso.close()
+        transport.close()
+        rx_transport.close()
+    assert [inbound.unprotect(d) for d in receiver.got] == datagrams
+    frame = sum(sizes)
+    assert lean.pacer.waits > 0
+    assert took >= 0.9 * (frame - fastpath.BURST_BYTES) / fastpath.PACE_BYTES_PER_SECOND
