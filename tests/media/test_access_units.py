@@ -4,7 +4,9 @@ codecs' rules, keyframes by NAL type, missing decode timestamps filled in, nothi
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from fractions import Fraction
+from typing import Any
 
 import av
 import numpy as np
@@ -74,15 +76,18 @@ def joiner(codec: str = "h264") -> AccessUnits:
     return AccessUnits(StreamInfo(session=1, tracks=(track,), opened_at=0.0), 0, STEP)
 
 
-def push_all(units: AccessUnits, parts: list[tuple[bytes, int | None, int | None]]) -> list[EncodedPacket]:
+def push_all(
+    units: AccessUnits, parts: Sequence[tuple[bytes, int | None, int | None]]
+) -> list[EncodedPacket]:
     for data, pts, dts in parts:
         units.push(data, pts, dts, 0.0, 0)
     units.flush()
     return list(units.ready)
 
 
-def decoded(codec: str, units: list[bytes]) -> list[np.ndarray]:
+def decoded(codec: str, units: list[bytes]) -> list[np.ndarray[Any, Any]]:
     dec = av.CodecContext.create(codec, "r")
+    assert isinstance(dec, av.video.codeccontext.VideoCodecContext)
     pictures = []
     for unit in [*units, None]:
         for frame in dec.decode(av.Packet(unit) if unit is not None else None):
@@ -129,7 +134,8 @@ def test_x264_sliced_threads_keyframe_as_pyav_demuxes_it() -> None:
     for data, pts, dts in parts[:slices]:
         units.push(data, pts, dts, 0.0, 0)
     assert not units.ready, "a keyframe waits for the next picture (its last part may still come)"
-    units.push(*parts[slices], 0.0, 0)
+    data, pts, dts = parts[slices]
+    units.push(data, pts, dts, 0.0, 0)
     assert [p.pts for p in units.ready] == [777, 777 + STEP], "then it and the P-frame go at once"
     for data, pts, dts in parts[slices + 1 :]:
         units.push(data, pts, dts, 0.0, 0)
