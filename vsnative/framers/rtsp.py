@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import av
 import av.error
+from av.audio.stream import AudioStream
 from av.container import InputContainer
 from av.packet import Packet
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,8 +18,8 @@ from vsnative.errors import StreamError, StreamFailure
 from vsnative.framers.base import FRAMERS, Framer, FramerSession
 from vsnative.log import redact
 from vsnative.media.access_units import AccessUnits
+from vsnative.media.audio import CONVERTED, RECORDABLE, names
 from vsnative.media.packets import (
-    AUDIO_CODECS,
     VIDEO_CODECS,
     CodecTemplate,
     EncodedPacket,
@@ -56,6 +57,16 @@ def classify(exc: BaseException, safe_url: str) -> StreamError:
     else:
         failure = StreamFailure.UNREACHABLE
     return StreamError(failure, f"{safe_url}: {text}")
+
+
+def usable_audio(stream: AudioStream) -> bool:
+    """An audio track the clips can keep or convert (AAC only with its configuration from the SDP)."""
+    name = stream.codec_context.name
+    return name in RECORDABLE and (name != "aac" or bool(stream.codec_context.extradata))
+
+
+def audio_names(streams: list[AudioStream]) -> str:
+    return ", ".join(f"{names(s.codec_context.name)} audio" for s in streams)
 
 
 class RtspSession(FramerSession):
@@ -189,19 +200,34 @@ class RtspFramer(Framer):
             )
         ]
         source_index = {video.index: 0}
-        if self.config.recordAudio:
-            audio = next((s for s in container.streams.audio if s.codec_context.name in AUDIO_CODECS), None)
-            if audio is not None and audio.codec_context.extradata:
+        left_out = ""
+        streams = list(container.streams.audio)
+        if streams and not self.config.recordAudio:
+            left_out = f"{audio_names(streams)} left out (recordAudio is false)"
+        elif streams:
+            audio = next((s for s in streams if usable_audio(s)), None)
+            if audio is None:
+                left_out = (
+                    f"{audio_names(streams)} left out: vsnative keeps AAC and Opus and converts G.711 "
+                    "(AAC needs its configuration in the camera's SDP)"
+                )
+            else:
+                actx = audio.codec_context
                 tracks.append(
                     MediaTrack(
                         index=1,
                         kind="audio",
-                        codec=audio.codec_context.name,
-                        time_base=audio.time_base or Fraction(1, audio.codec_context.sample_rate or 90000),
-                        sample_rate=audio.codec_context.sample_rate,
-                        extradata=bytes(audio.codec_context.extradata),
-                        template=CodecTemplate(audio),
+                        codec=actx.name,
+                        time_base=audio.time_base or Fraction(1, actx.sample_rate or 90000),
+                        sample_rate=actx.sample_rate,
+                        channels=actx.channels,
+                        extradata=bytes(actx.extradata or b""),
+                        # G.711 is converted for the clips: MP4 has no stream to copy it into
+                        template=None if actx.name in CONVERTED else CodecTemplate(audio),
                     )
                 )
                 source_index[audio.index] = 1
-        return StreamInfo(session=session, tracks=tuple(tracks), opened_at=time.time()), source_index
+        info = StreamInfo(
+            session=session, tracks=tuple(tracks), opened_at=time.time(), audio_left_out=left_out
+        )
+        return info, source_index

@@ -11,7 +11,7 @@ import av
 from av.container import OutputContainer
 from av.stream import Stream
 
-from vsnative.media.packets import EncodedPacket, StreamInfo
+from vsnative.media.packets import EncodedPacket, MediaTrack, StreamInfo
 
 PART_SUFFIX = ".part"
 MP4_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}
@@ -31,7 +31,14 @@ class ClipInfo:
 class ClipWriter:
     """Writes one clip. Timestamps are rebased so the clip starts at 0; video decides the clip's start."""
 
-    def __init__(self, path: Path, first: EncodedPacket, start_wallclock: float) -> None:
+    def __init__(
+        self,
+        path: Path,
+        first: EncodedPacket,
+        start_wallclock: float,
+        tracks: tuple[MediaTrack, ...] | None = None,
+    ) -> None:
+        """`tracks`: what the clip holds, when it differs from the session's (converted audio)."""
         if not (first.is_video and first.keyframe):
             raise ValueError("a clip starts with a video keyframe")
         self.path = path
@@ -44,13 +51,15 @@ class ClipWriter:
         self._video_tb = first.time_base
         self._last_video_dts = first.dts
         self._frame_ticks = 0
+        self._cut = float("inf")  # seconds (in the session's timeline) where the next clip starts
         path.parent.mkdir(parents=True, exist_ok=True)
         self._out: OutputContainer = av.open(str(self.part), "w", format="mp4", options=dict(MP4_OPTIONS))
         self._streams: list[Stream] = []
         self._offsets: list[int] = []
-        self._time_bases = [track.time_base for track in self.info.tracks]
+        tracks = tracks or self.info.tracks
+        self._time_bases = [track.time_base for track in tracks]
         start_seconds = first.dts * first.time_base
-        for track in self.info.tracks:
+        for track in tracks:
             if track.template is not None:
                 stream = self._out.add_stream_from_template(track.template.stream)
             else:
@@ -80,6 +89,16 @@ class ClipWriter:
             self._last_video_dts = packet.dts
             self.frames += 1
         self._out.mux(out)
+
+    def cut_at(self, keyframe: EncodedPacket) -> None:
+        """The next clip starts at this keyframe: from now on only audio from before it is written here."""
+        self._cut = keyframe.dts * keyframe.info.tracks[keyframe.track].tick
+
+    def before_cut(self, packet: EncodedPacket) -> bool:
+        return packet.dts * packet.info.tracks[packet.track].tick < self._cut
+
+    def past_cut(self, packet: EncodedPacket, seconds: float) -> bool:
+        return packet.dts * packet.info.tracks[packet.track].tick >= self._cut + seconds
 
     @property
     def duration(self) -> float:

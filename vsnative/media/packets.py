@@ -14,7 +14,6 @@ from av.stream import Stream
 
 TrackKind = Literal["video", "audio"]
 VIDEO_CODECS = frozenset({"h264", "hevc"})
-AUDIO_CODECS = frozenset({"aac"})
 
 
 class CodecTemplate:
@@ -42,6 +41,7 @@ class MediaTrack:
     width: int = 0
     height: int = 0
     sample_rate: int = 0
+    channels: int = 0
     extradata: bytes = b""
     template: CodecTemplate | None = field(default=None, compare=False, repr=False)
     tick: float = field(init=False, compare=False, repr=False)  # seconds per time_base unit, as a float
@@ -57,11 +57,16 @@ class StreamInfo:
     session: int
     tracks: tuple[MediaTrack, ...]
     opened_at: float  # wall clock, seconds since the epoch
+    audio_left_out: str = ""  # the camera's audio that no track carries, and why
     video_index: int = field(init=False, compare=False, repr=False)  # the video track's index, or -1
 
     def __post_init__(self) -> None:
         index = next((i for i, track in enumerate(self.tracks) if track.kind == "video"), -1)
         object.__setattr__(self, "video_index", index)
+
+    @property
+    def audio(self) -> MediaTrack | None:
+        return next((track for track in self.tracks if track.kind == "audio"), None)
 
     @property
     def video(self) -> MediaTrack:

@@ -10,12 +10,14 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Literal
 
+import av.error
 from pydantic import BaseModel, ConfigDict, Field
 
 from vsnative import telemetry
+from vsnative.media.audio import CONVERTED, AacConverter
 from vsnative.media.clip import ClipInfo, ClipWriter
 from vsnative.media.fanout import GAP, Item, Marker, PacketQueue
-from vsnative.media.packets import EncodedPacket, StreamInfo
+from vsnative.media.packets import EncodedPacket, MediaTrack, StreamInfo
 from vsnative.recordings import append_index, clip_path
 from vsnative.streamers.base import STREAMERS, StreamerContext, ThreadedStreamer
 
@@ -47,6 +49,7 @@ class _Anchor:
 
 BATCH_PACKETS = 64  # packets handed to the mux thread at once
 BATCH_SECONDS = 1.0  # ...or after this long (the open fragment is only written at the next keyframe anyway)
+ENDING_SECONDS = 1.0  # a clip cut at a keyframe takes the audio of its time for at most this long after
 MAX_PENDING_BATCHES = 32  # batches waiting for the mux thread (about 30 s of video); past it the disk is
 # taken as stalled and new batches are dropped (counted), so memory stays bounded; a gap then closes the clip
 
@@ -72,21 +75,61 @@ class Mp4Recorder(ThreadedStreamer):
         self._clip_ticks = 0  # clipSeconds in the open clip's video time base
         self._max_gap_ticks: list[int] = []  # maxGapSeconds in each track's time base
         self._anchor: _Anchor | None = None
+        self._resume: tuple[StreamInfo, float, float] | None = None  # after a jump: session, where the
+        # closed clip ended (wall clock), when the jump arrived
         self._stall_drops = 0  # packets dropped while the mux thread was too far behind
         self._gap_pending = False
+        self._session: StreamInfo | None = None  # of the packets last recorded (mux thread)
+        self._tracks: tuple[MediaTrack, ...] = ()  # what the session's clips hold
+        self._converter: AacConverter | None = None  # the session's G.711 audio, to AAC
+        self._converted = -1  # the index of the track it converts
+        self._ending: ClipWriter | None = None  # the previous clip, still taking the audio of its time
+        self.lost = 0  # video pictures that no clip could take (counted in drops)
         self.failures = 0
 
     @property
     def dropped(self) -> int:
-        """Packets lost: to the inbox's overflow, and while the disk was stalled."""
-        return self._inbox.dropped + self._stall_drops
+        """Packets lost: to the inbox's overflow, while the disk was stalled, and video no clip could take
+        (after a timestamp jump, until the next keyframe)."""
+        return self._inbox.dropped + self._stall_drops + self.lost
 
     # --- the clip rules, applied in the mux thread (PyAV and the file system) ------------------------
     def _record(self, packet: EncodedPacket, closed: list[ClipInfo]) -> None:
         """One packet: cut, open or write. Kept lean: this runs for every packet of every camera."""
+        if packet.info is not self._session:
+            self._start_session(packet.info)
+        if packet.track == self._converted:
+            for aac in self._converter.convert(packet) if self._converter is not None else ():
+                self._mux(aac, closed)
+            return
+        self._mux(packet, closed)
+
+    def _start_session(self, info: StreamInfo) -> None:
+        """A new connection: what its tracks become in the clips (G.711 is converted to AAC)."""
+        self._session = info
+        self._converter, self._converted, self._tracks = None, -1, info.tracks
+        audio = info.audio
+        if audio is not None and audio.codec in CONVERTED:
+            try:
+                self._converter = AacConverter(audio)
+            except (av.error.FFmpegError, TypeError, ValueError) as exc:
+                log.warning(
+                    "%s: audio left out of the clips: cannot convert it to AAC (%s)",
+                    self.context.camera.id,
+                    exc,
+                )
+                self._tracks = tuple(t for t in info.tracks if t is not audio)
+            else:
+                self._tracks = tuple(self._converter.track if t is audio else t for t in info.tracks)
+            self._converted = audio.index
+
+    def _mux(self, packet: EncodedPacket, closed: list[ClipInfo]) -> None:
         writer = self._writer
         track = packet.track
         video = packet.is_video
+        ending = self._ending
+        if ending is not None and self._end_previous(ending, packet, video, closed):
+            return
         if writer is not None:
             last = self._last_dts.get(track)
             if packet.info is not writer.info:  # a new session: the camera reconnected
@@ -100,11 +143,13 @@ class Mp4Recorder(ThreadedStreamer):
                     self.context.camera.id,
                     packet.seconds(packet.dts - last),
                 )
+                # the camera's clock restarted or jumped, not the time: the next clip goes on from here
+                self._resume = (packet.info, writer.start_wallclock + writer.duration, packet.wallclock)
                 self._close(closed)
                 writer = None
         if video and packet.keyframe:
             if writer is not None and packet.dts - writer.first_dts >= self._clip_ticks:
-                self._close(closed)
+                self._cut(packet, closed)
                 writer = None
             if writer is None:
                 self._open(packet)
@@ -116,12 +161,49 @@ class Mp4Recorder(ThreadedStreamer):
             except Exception:
                 log.exception("%s: clip write failed", self.context.camera.id)
                 self._drop()
+        elif video:
+            self.lost += 1  # no clip to write it into until the next keyframe (after a jump or an error)
+
+    def _cut(self, keyframe: EncodedPacket, closed: list[ClipInfo]) -> None:
+        """The clip's time is up at this keyframe. With audio, the clip is finished only once the camera's
+        audio has reached the cut (audio arrives in packets of up to 128 ms, after the video of its time
+        sometimes): each audio packet then goes into the clip of its time and none is lost at the cut."""
+        writer = self._writer
+        if writer is None or len(self._tracks) == 1:
+            self._close(closed)
+            return
+        self._finish_ending(closed)
+        self._writer, self._last_dts = None, {}
+        writer.cut_at(keyframe)
+        self._ending = writer
+
+    def _end_previous(
+        self, ending: ClipWriter, packet: EncodedPacket, video: bool, closed: list[ClipInfo]
+    ) -> bool:
+        """While the previous clip waits for its last audio: True when this packet went into it."""
+        if packet.info is ending.info and not video and ending.before_cut(packet):
+            try:
+                ending.write(packet)
+            except Exception:
+                log.exception("%s: clip write failed", self.context.camera.id)
+                self._ending = None
+                self.failures += 1
+                ending.abandon()
+            return True
+        if not video or packet.info is not ending.info or ending.past_cut(packet, ENDING_SECONDS):
+            self._finish_ending(closed)
+        return False
+
+    def _finish_ending(self, closed: list[ClipInfo]) -> None:
+        ending, self._ending = self._ending, None
+        if ending is not None:
+            self._finish(ending, closed)
 
     def _open(self, packet: EncodedPacket) -> None:
         start = self._wallclock(packet)
         try:
             path = clip_path(self.context.recordings_dir, self.context.camera.id, start)
-            self._writer = ClipWriter(path, packet, start)
+            self._writer = ClipWriter(path, packet, start, self._tracks)
         except Exception:
             log.exception("%s: cannot start a clip", self.context.camera.id)
             self._drop()
@@ -132,10 +214,13 @@ class Mp4Recorder(ThreadedStreamer):
         self._max_gap_ticks = [round(self.config.maxGapSeconds / track.tick) for track in tracks]
 
     def _close(self, closed: list[ClipInfo]) -> None:
+        self._finish_ending(closed)
         writer, self._writer = self._writer, None
         self._last_dts = {}
-        if writer is None:
-            return
+        if writer is not None:
+            self._finish(writer, closed)
+
+    def _finish(self, writer: ClipWriter, closed: list[ClipInfo]) -> None:
         try:
             clip = writer.close()
             append_index(clip)
@@ -156,6 +241,12 @@ class Mp4Recorder(ThreadedStreamer):
             writer.abandon()
 
     def _wallclock(self, packet: EncodedPacket) -> float:
+        resume, self._resume = self._resume, None
+        if resume is not None and resume[0] is packet.info:
+            info, end, jumped_at = resume
+            at = end + max(0.0, packet.wallclock - jumped_at)  # what was not recorded since lies between
+            if abs(at - packet.wallclock) <= 2.0:
+                self._anchor = _Anchor(info, at, packet.dts)
         anchor = self._anchor
         if (
             anchor is None
