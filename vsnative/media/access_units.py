@@ -165,9 +165,17 @@ class AccessUnits:
         return last + self._step
 
     def _backfill(self, dts: int) -> None:
+        """Date the waiting pictures backwards from the first dated one: each by its pts where that comes
+        before the next one's dts (a stream without B-frames: dts = pts), else one frame interval before
+        it (B-frames: decode order kept, pts >= dts)."""
         undated, self._undated = self._undated, []
-        for back, picture in enumerate(undated, -len(undated)):
-            self._deliver(picture, dts + back * self._step)
+        dated = []
+        for picture in reversed(undated):
+            pts = picture.pts
+            dts = pts if pts is not None and pts < dts else dts - self._step
+            dated.append(dts)
+        for picture, dts in zip(undated, reversed(dated), strict=True):
+            self._deliver(picture, dts)
 
     def _give_up_dating(self) -> None:
         """No dts came: pictures whose pts increase are dated by it, the rest cannot be ordered."""
