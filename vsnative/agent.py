@@ -24,8 +24,9 @@ from vsnative.errors import PluginError, StreamError, StreamFailure, VsnError
 from vsnative.events import EventStore
 from vsnative.framers.base import FRAMERS, Framer, FramerSession, pump
 from vsnative.log import redact
+from vsnative.media.audio import describe as audio_plan
 from vsnative.media.fanout import FanOut
-from vsnative.media.packets import EncodedPacket
+from vsnative.media.packets import EncodedPacket, StreamInfo
 from vsnative.models import Camera
 from vsnative.pipeline import CameraPipeline
 from vsnative.streamers.base import STREAMERS, Streamer, StreamerContext, ThreadedStreamer
@@ -34,6 +35,9 @@ from vsnative.webrtc.ice import IceSettings
 
 log = logging.getLogger(__name__)
 THREAD_EXIT_SECONDS = 10.0  # a framer thread notices a stop within its read timeout
+LOSS_WINDOW_SECONDS = 10.0  # an agent whose recording lost video this recently is not healthy
+LOSS_LOG_SECONDS = 60.0  # losses are logged at most this often per camera (with the counts)
+LOSS_CHECK_SECONDS = 1.0
 
 
 class AgentState(enum.StrEnum):
@@ -107,6 +111,12 @@ class Agent:
         self.last_packet_at = 0.0  # monotonic
         self._started_mono = time.monotonic()
         self.video: dict[str, Any] = {}
+        self._session: FramerSession | None = None  # the open connection
+        self._framer_lost = 0  # pictures the framer's earlier sessions lost
+        self._losing_at = -LOSS_WINDOW_SECONDS - 1.0  # monotonic: when recording last lost video
+        self._reported: dict[str, int] = {}  # losses when they were last logged
+        self._reported_at = -LOSS_LOG_SECONDS
+        self._audio_logged = ""
         self._stopping = asyncio.Event()
         self._thread_stop = threading.Event()
         self.fanout = FanOut()
@@ -140,11 +150,14 @@ class Agent:
     # --- health ----------------------------------------------------------------------------------
     @property
     def healthy(self) -> bool:
-        """True only while packets flow: a connected agent whose stream stalled is not healthy."""
+        """True only while packets flow and recording loses nothing: a connected agent whose stream
+        stalled, or that lost recorded video in the last LOSS_WINDOW_SECONDS, is not healthy."""
+        now = time.monotonic()
         return (
             self.state == AgentState.RUNNING
             and self.framer is not None
-            and time.monotonic() - self.last_packet_at < self.framer.stall_seconds
+            and now - self.last_packet_at < self.framer.stall_seconds
+            and now - self._losing_at > LOSS_WINDOW_SECONDS
         )
 
     def unhealthy_seconds(self) -> float:
@@ -154,9 +167,24 @@ class Agent:
         return time.monotonic() - (self.last_packet_at or self._started_mono)
 
     @property
+    def losses(self) -> dict[str, int]:
+        """What was lost, by where (each only grows): `framer` pictures it could not deliver whole,
+        `recorder` packets its queue, a stalled disk or a timestamp jump (video until the next keyframe)
+        cost, `live` packets viewers skipped by falling behind, and other streamers' by their type."""
+        session = self._session
+        by = self.fanout.dropped_by()
+        losses = {
+            "framer": self._framer_lost + (session.lost if session is not None else 0),
+            "recorder": sum(s.dropped for s in self._threaded),
+            "live": by.pop("viewer", 0),
+        }
+        losses.update(by)
+        return losses
+
+    @property
     def drops(self) -> int:
-        """Packets lost by slow streamers (fan-out subscribers and thread-fed streamers together)."""
-        return self.fanout.dropped + sum(s.dropped for s in self._threaded)
+        """Everything lost (the sum of `losses`)."""
+        return sum(self.losses.values())
 
     @property
     def live(self) -> WebRtcStreamer | None:
@@ -170,6 +198,7 @@ class Agent:
 
     def snapshot(self) -> dict[str, Any]:
         """State and counters for the API (no credentials)."""
+        losses = self.losses
         return {
             "cameraId": self.camera.id,
             "name": self.camera.name,
@@ -183,8 +212,9 @@ class Agent:
             "uptime": int(time.time() - self.started_at),
             "video": self.video,
             "streamers": [s.config.type for s in self.streamers],
-            "counters": {**self.counters.as_dict(), "drops": self.drops},
+            "counters": {**self.counters.as_dict(), "drops": sum(losses.values()), "lost": losses},
             "viewers": self.viewers,
+            "liveView": self.live.status() if self.live is not None else None,
         }
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -204,11 +234,11 @@ class Agent:
                 for streamer in self.streamers:
                     if isinstance(streamer, ThreadedStreamer):
                         continue  # fed by the framer thread itself
-                    name = type(streamer).__name__
-                    sub = self.fanout.subscribe(name, streamer.queue_packets)
+                    sub = self.fanout.subscribe(streamer.config.type, streamer.queue_packets)
                     tg.create_task(streamer.run(sub))
                 tg.create_task(self._framer_loop())
                 tg.create_task(self._heartbeat_loop())
+                tg.create_task(self._loss_loop())
         finally:
             self._thread_stop.set()
             self.fanout.close()
@@ -300,7 +330,7 @@ class Agent:
                 streamer.offer(packet)
             if first:
                 first = False
-                loop.call_soon_threadsafe(self._running)
+                loop.call_soon_threadsafe(self._running, session.info)
             if fanout.subscribers:
                 loop.call_soon_threadsafe(fanout.publish, packet)
 
@@ -310,14 +340,45 @@ class Agent:
             finally:
                 session.close()
 
-        self._pump = self.env.demux_executor.submit(run)
-        await asyncio.wrap_future(self._pump)
+        self._session = session
+        try:
+            self._pump = self.env.demux_executor.submit(run)
+            await asyncio.wrap_future(self._pump)
+        finally:
+            self._framer_lost += session.lost
+            self._session = None
 
-    def _running(self) -> None:
+    def _running(self, info: StreamInfo) -> None:
         if self.state != AgentState.RUNNING:
             self.state = AgentState.RUNNING
             self.failure = None
             log.info("camera %s: streaming %s", self.camera.id, self.video)
+        audio = audio_plan(info.audio, info.audio_left_out)
+        if audio != self._audio_logged:  # once per camera, and again only when it changes
+            self._audio_logged = audio
+            log.info("camera %s: %s", self.camera.id, audio)
+
+    async def _loss_loop(self) -> None:
+        """Notes when recording loses video (health) and logs losses at most once a minute, with counts."""
+        recorded = 0
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), LOSS_CHECK_SECONDS)
+            losses = self.losses
+            now = time.monotonic()
+            if losses["framer"] + losses["recorder"] > recorded:
+                recorded = losses["framer"] + losses["recorder"]
+                self._losing_at = now
+            new = {part: n - self._reported.get(part, 0) for part, n in losses.items()}
+            if any(new.values()) and now - self._reported_at >= LOSS_LOG_SECONDS:
+                log.warning(
+                    "camera %s: packets lost since %s: %s (totals: %s)",
+                    self.camera.id,
+                    "the last report" if self._reported else "start",
+                    ", ".join(f"{part} {n}" for part, n in new.items() if n),
+                    ", ".join(f"{part} {n}" for part, n in losses.items()),
+                )
+                self._reported, self._reported_at = losses, now
 
     async def _heartbeat_loop(self) -> None:
         first = True  # the first beat, at start, records agentId and startupTime at once

@@ -17,7 +17,7 @@ COUNTERS = {
     "keyframes": "video keyframes received",
     "reconnects": "times the stream failed and was reopened",
     "clips": "clips closed",
-    "drops": "packets lost by slow streamers",
+    "drops": "packets lost, all parts together (see vsnative_camera_lost_total)",
 }
 
 
@@ -39,6 +39,15 @@ async def metrics(request: web.Request) -> web.Response:
         for agent in agents:
             value = agent.drops if name == "drops" else getattr(agent.counters, name)
             lines.append(f'vsnative_camera_{name}_total{{camera="{_label(agent.camera.id)}"}} {value}')
+    lines += [
+        "# HELP vsnative_camera_lost_total packets lost, by part (framer: pictures not delivered whole; "
+        "recorder; live: viewers that fell behind; detector)",
+        "# TYPE vsnative_camera_lost_total counter",
+    ]
+    for agent in agents:
+        camera = _label(agent.camera.id)
+        for part, value in agent.losses.items():
+            lines.append(f'vsnative_camera_lost_total{{camera="{camera}",part="{_label(part)}"}} {value}')
     lines += [
         "# HELP vsnative_camera_last_clip_age_seconds seconds since the last clip ended",
         "# TYPE vsnative_camera_last_clip_age_seconds gauge",

@@ -89,7 +89,22 @@ AGENT = {
         "failure": {"type": ["string", "null"]},
         "lastError": {"type": "string"},
         "viewers": {"type": "integer"},
-        "counters": {"type": "object", "additionalProperties": {"type": "number"}},
+        "liveView": {
+            "type": ["object", "null"],
+            "description": "whether a browser can show this camera live as it is, and why not",
+            "properties": {"available": {"type": "boolean"}, "reason": {"type": ["string", "null"]}},
+        },
+        "counters": {
+            "type": "object",
+            "properties": {
+                "lost": {
+                    "type": "object",
+                    "description": "packets lost, by part: framer, recorder, live, detector",
+                    "additionalProperties": {"type": "integer"},
+                }
+            },
+            "additionalProperties": {"type": "number"},
+        },
     },
 }
 CLIPS = {

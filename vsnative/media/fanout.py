@@ -118,7 +118,9 @@ class Subscription(PacketQueue):
             yield item
 
     def unsubscribe(self) -> None:
-        self._fanout._subscribers.discard(self)
+        if self in self._fanout._subscribers:
+            self._fanout._subscribers.discard(self)
+            self._fanout._left[self.name.split("-", 1)[0]] += self.dropped  # its losses stay counted
         self._end()
 
     @property
@@ -132,6 +134,7 @@ class FanOut:
     def __init__(self, default_maxsize: int = 256) -> None:
         self.default_maxsize = default_maxsize
         self._subscribers: set[Subscription] = set()
+        self._left: collections.Counter[str] = collections.Counter()  # drops of subscribers that left
         self.closed = False
         self.published = 0
 
@@ -160,7 +163,15 @@ class FanOut:
 
     @property
     def dropped(self) -> int:
-        return sum(sub.dropped for sub in self._subscribers)
+        """Packets every subscriber ever lost (those that left included)."""
+        return sum(sub.dropped for sub in self._subscribers) + sum(self._left.values())
+
+    def dropped_by(self) -> dict[str, int]:
+        """The same, by the kind of subscriber (the part of its name before the first "-")."""
+        counts = collections.Counter(self._left)
+        for sub in self._subscribers:
+            counts[sub.name.split("-", 1)[0]] += sub.dropped
+        return dict(counts)
 
     @property
     def subscribers(self) -> int:
