@@ -33,6 +33,7 @@ def test_ui_lists_plays_live_and_recorded_video_in_chromium(tmp_path: Path, medi
             sys.executable,
             str(tmp_path),
             str(media.h264_720),
+            str(media.h265_720),
             str(ARTIFACTS),
         ],
         cwd=ROOT,

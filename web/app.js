@@ -77,6 +77,8 @@ function renderCameras(cameras, agents) {
     const agent = agents.get(camera.id);
     const state = camera.state || "none";
     const video = agent && agent.video && agent.video.width ? `${agent.video.codec} ${agent.video.width}x${agent.video.height}` : "";
+    // a camera a browser cannot show as it is (H.265, B-frames): the reason stays on its card
+    const noLive = agent && agent.liveView && !agent.liveView.available ? agent.liveView.reason : null;
     const excluded = el("input", { type: "checkbox", "aria-label": `exclude ${camera.id}` });
     excluded.checked = camera.excluded;
     excluded.addEventListener("change", () => setExcluded(camera.id, excluded.checked));
@@ -88,8 +90,9 @@ function renderCameras(cameras, agents) {
       el("div", { class: "muted", text: `${camera.id} · ${camera.framerType}${camera.rtspHost ? " · " + camera.rtspHost : ""}` }),
       el("div", { class: "muted", text: `owner: ${camera.owner || "none"}${video ? " · " + video : ""}` }),
       agent && agent.lastError && state !== "running" ? el("div", { class: "muted", text: agent.lastError }) : null,
+      noLive ? el("div", { class: "muted live-unavailable", text: `No live view: ${noLive}` }) : null,
       el("div", { class: "actions" }, [
-        el("button", { type: "button", text: "Live", onclick: () => watch(camera) }),
+        el("button", { type: "button", text: "Live", onclick: () => watch(camera), disabled: noLive ? "" : null, title: noLive }),
         el("button", { type: "button", text: "Recordings", onclick: () => openClips(camera) }),
         el("button", { type: "button", text: "Events", onclick: () => loadEvents(camera.id) }),
         el("label", {}, [excluded, " excluded"]),
@@ -149,8 +152,8 @@ async function watch(camera) {
     live.location = response.headers.get("Location");
     await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
   } catch (error) {
-    $("live-status").textContent = "failed";
-    showError(error);
+    // the reason stays in the live panel (the grid's refresh clears the page's error line)
+    $("live-status").textContent = `cannot show this camera: ${error.message || error}`;
     pc.close();
   }
 }

@@ -1,7 +1,7 @@
 """The web UI in headless Debian Chromium, end to end. Run by tests/test_e2e_ui.py inside a network
 namespace that has only loopback, so WebRTC can touch no other address:
 
-    python -m tests.support.ui_check WORK_DIR H264_FILE ARTIFACTS_DIR
+    python -m tests.support.ui_check WORK_DIR H264_FILE H265_FILE ARTIFACTS_DIR
 
 Starts a fake camera (with credentials), `vsnative serve` and Chromium (Playwright), checks what a user
 checks, saves a screenshot and the figures to ARTIFACTS_DIR, and exits non-zero on the first failure.
@@ -68,14 +68,18 @@ def wait_until(what: str, check: Any, seconds: float) -> Any:
     raise AssertionError(f"timed out: {what}")
 
 
-def main(work: Path, h264: Path, artifacts: Path) -> None:
+def main(work: Path, h264: Path, h265: Path, artifacts: Path) -> None:
     artifacts.mkdir(parents=True, exist_ok=True)
     figures: dict[str, Any] = {}
-    with FakeCamera({"/live": str(h264)}, auth=f"admin:{SECRET}") as camera:
+    mounts = {"/live": str(h264), "/yard": f"{h265},codec=h265"}
+    with FakeCamera(mounts, auth=f"admin:{SECRET}") as camera:
         pipeline = {
             "defaults": {"streamers": [{"type": "mp4Recorder", "clipSeconds": 2}, {"type": "webrtc"}]}
         }
-        cameras = [{"id": "door", "name": "Front door", "rtspUrl": camera.url("/live", f"admin:{SECRET}")}]
+        cameras = [
+            {"id": "door", "name": "Front door", "rtspUrl": camera.url("/live", f"admin:{SECRET}")},
+            {"id": "yard", "name": "Yard", "rtspUrl": camera.url("/yard", f"admin:{SECRET}")},
+        ]
         settings = write_settings(work / "settings", cameras, pipeline)
         service = Service(
             settings, work / "rec", "--webrtc-host-addresses", "127.0.0.1", env={"VSN_API_TOKEN": TOKEN}
@@ -118,6 +122,14 @@ def check_ui(service: Service, artifacts: Path, figures: dict[str, Any]) -> None
         card = page.locator('[data-camera="door"]')
         card.locator(".state.running").wait_for(timeout=30_000)
         assert "Front door" in card.inner_text()
+
+        # an H.265 camera records, but a browser cannot show it live as it is: its card says why, and
+        # keeps saying it across the grid's refreshes
+        yard = page.locator('[data-camera="yard"]')
+        yard.locator(".live-unavailable").wait_for(timeout=30_000)
+        time.sleep(2.5)  # one refresh later
+        assert "H.264 only" in yard.locator(".live-unavailable").inner_text()
+        assert yard.get_by_role("button", name="Live").is_disabled()
 
         # live view: frames are decoded and the video has the camera's size
         started = time.monotonic()
@@ -181,4 +193,4 @@ def check_ui(service: Service, artifacts: Path, figures: dict[str, Any]) -> None
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))
+    main(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))

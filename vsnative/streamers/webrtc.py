@@ -83,6 +83,7 @@ class WebRtcStreamer(ThreadedStreamer):
         self.viewers: dict[str, Viewer] = {}
         self.codec = ""  # of the camera's video, once a keyframe has been seen
         self.reorders = False  # the camera's video has B-frames (pictures out of display order)
+        self._last_pts = 0  # of the last video picture (framer thread)
         self.on_sent: SentHook | None = None  # for benchmarks: called per packet handed to aiortc
         self._closed = False
         self._joining = 0  # offers being answered: they hold a slot too
@@ -96,12 +97,16 @@ class WebRtcStreamer(ThreadedStreamer):
     def offer(self, packet: EncodedPacket) -> None:
         if self.config.gopCache:
             self.gop.add(packet)
-        if packet.keyframe and packet.is_video:
+        if not packet.is_video:
+            return
+        if packet.keyframe:
             self.codec = packet.info.video.codec
-        elif packet.pts != packet.dts and packet.is_video and not self.reorders:
+        elif packet.pts < self._last_pts and packet.pts != packet.dts and not self.reorders:
+            # shown before a picture decoded earlier: a B-frame (a clock restart moves pts and dts alike)
             self.reorders = True
             if self.viewers:  # the camera changed its encoder while watched
                 self.loop.call_soon_threadsafe(self._end_viewers, self.unavailable())
+        self._last_pts = packet.pts
 
     def end_session(self) -> None:
         self.gop.clear()  # a viewer arriving while the camera reconnects must not replay a stale GOP
@@ -122,6 +127,11 @@ class WebRtcStreamer(ThreadedStreamer):
                 "(or use a substream without them)"
             )
         return None
+
+    def status(self) -> dict[str, object]:
+        """For the agent's API answer: whether live view can show the camera, and why not."""
+        reason = self.unavailable()
+        return {"available": reason is None, "reason": reason}
 
     def _end_viewers(self, reason: str | None) -> None:
         if not self.viewers:
