@@ -78,6 +78,24 @@ CAMERA_OUT = {
         "state": {"type": ["string", "null"]},
     },
 }
+LIVE = {
+    "type": "object",
+    "description": "whether a browser can show this camera live as it is (and why not), and its audio",
+    "required": ["available", "reason"],
+    "properties": {
+        "available": {"type": "boolean"},
+        "reason": {"type": ["string", "null"]},
+        "audio": {
+            "type": ["object", "null"],
+            "description": "the camera's audio: relayed as it is (G.711, Opus) or not (AAC), and why",
+            "properties": {
+                "codec": {"type": "string"},
+                "relayed": {"type": "boolean"},
+                "reason": {"type": ["string", "null"]},
+            },
+        },
+    },
+}
 AGENT = {
     "type": "object",
     "required": ["cameraId", "state", "healthy", "counters"],
@@ -89,11 +107,7 @@ AGENT = {
         "failure": {"type": ["string", "null"]},
         "lastError": {"type": "string"},
         "viewers": {"type": "integer"},
-        "liveView": {
-            "type": ["object", "null"],
-            "description": "whether a browser can show this camera live as it is, and why not",
-            "properties": {"available": {"type": "boolean"}, "reason": {"type": ["string", "null"]}},
-        },
+        "liveView": {"anyOf": [LIVE, {"type": "null"}]},
         "counters": {
             "type": "object",
             "properties": {
@@ -161,9 +175,10 @@ SDP = {"application/sdp": {"schema": {"type": "string"}}}
 VIEWER_ID = {"name": "viewer_id", "in": "path", "required": True, "schema": {"type": "string"}}
 VIEWERS = {
     "type": "object",
-    "required": ["maxViewers", "viewers"],
+    "required": ["maxViewers", "viewers", "live"],
     "properties": {
         "maxViewers": {"type": "integer"},
+        "live": LIVE,
         "viewers": {
             "type": "array",
             "items": {
@@ -175,6 +190,10 @@ VIEWERS = {
                     "packetsSent": {"type": "integer"},
                     "replayed": {"type": "integer"},
                     "dropped": {"type": "integer"},
+                    "audio": {
+                        "type": ["object", "null"],
+                        "properties": {"codec": {"type": "string"}, "packetsSent": {"type": "integer"}},
+                    },
                 },
             },
         },

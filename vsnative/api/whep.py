@@ -84,5 +84,9 @@ async def stop(request: web.Request) -> web.Response:
 async def viewers(request: web.Request) -> web.Response:
     live = await _live(request)
     return web.json_response(
-        {"maxViewers": live.config.maxViewers, "viewers": [v.snapshot() for v in live.viewers.values()]}
+        {
+            "maxViewers": live.config.maxViewers,
+            "viewers": [v.snapshot() for v in live.viewers.values()],
+            "live": live.status(),
+        }
     )

@@ -28,15 +28,18 @@ class PacketQueue:
     """A bounded queue with the fan-out's loss rules: it starts at a video keyframe; on overflow it loses
     its backlog, holds one GAP marker and resumes at the next keyframe (losses counted in `dropped`)."""
 
-    def __init__(self, maxsize: int) -> None:
+    def __init__(self, maxsize: int, audio_only: bool = False) -> None:
         self.maxsize = maxsize
         self.dropped = 0  # packets discarded because the consumer was too slow
         self.gaps = 0
         self._queue: collections.deque[Item] = collections.deque()
-        self._need_keyframe = True
+        self._audio_only = audio_only  # takes audio alone, from any packet on (no keyframe to wait for)
+        self._need_keyframe = not audio_only
 
     def _offer(self, packet: EncodedPacket) -> bool:
         """Queue a packet by the rules above; True when the queue changed."""
+        if self._audio_only and packet.is_video:
+            return False
         if self._need_keyframe:
             if not (packet.keyframe and packet.is_video):
                 if self.gaps:  # lost after an overflow (joining mid-GOP is not a loss)
@@ -49,7 +52,7 @@ class PacketQueue:
             self.gaps += 1
             queue.clear()
             queue.append(GAP)
-            self._need_keyframe = True
+            self._need_keyframe = not self._audio_only
             return True
         queue.append(packet)
         return True
@@ -66,8 +69,8 @@ class PacketQueue:
 class Subscription(PacketQueue):
     """A subscriber's view of the fan-out: `async for` over it ends when the producer closes."""
 
-    def __init__(self, fanout: FanOut, name: str, maxsize: int) -> None:
-        super().__init__(maxsize)
+    def __init__(self, fanout: FanOut, name: str, maxsize: int, audio_only: bool = False) -> None:
+        super().__init__(maxsize, audio_only)
         self.name = name
         self._fanout = fanout
         self._waiter: asyncio.Future[None] | None = None
@@ -138,8 +141,8 @@ class FanOut:
         self.closed = False
         self.published = 0
 
-    def subscribe(self, name: str, maxsize: int | None = None) -> Subscription:
-        sub = Subscription(self, name, maxsize or self.default_maxsize)
+    def subscribe(self, name: str, maxsize: int | None = None, audio_only: bool = False) -> Subscription:
+        sub = Subscription(self, name, maxsize or self.default_maxsize, audio_only)
         if self.closed:
             sub._end()
         else:

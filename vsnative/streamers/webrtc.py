@@ -20,16 +20,19 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from pydantic import BaseModel, ConfigDict, Field
 
+from vsnative.media.audio import RELAYED, names
 from vsnative.media.fanout import FanOut
 from vsnative.media.gop import GopCache
-from vsnative.media.packets import EncodedPacket
+from vsnative.media.packets import EncodedPacket, MediaTrack
 from vsnative.streamers.base import STREAMERS, StreamerContext, ThreadedStreamer
 from vsnative.webrtc import fastpath
+from vsnative.webrtc.audio_track import AudioRelayTrack
 from vsnative.webrtc.ice import IceSettings
 from vsnative.webrtc.track import RelayTrack, SentHook
 
 log = logging.getLogger(__name__)
 WATCH_SECONDS = 1.0
+AUDIO_QUEUE = 64  # audio packets a viewer may fall behind (8 s of 128 ms G.711 packets)
 CLOSE_SECONDS = 5.0
 
 
@@ -58,10 +61,12 @@ class Viewer:
     id: str
     pc: RTCPeerConnection
     track: RelayTrack
+    audio: AudioRelayTrack | None = None
     created: float = field(default_factory=time.time)
     watcher: asyncio.Task[None] | None = None
 
     def snapshot(self) -> dict[str, object]:
+        audio = self.audio
         return {
             "id": self.id,
             "state": self.pc.connectionState,
@@ -69,6 +74,7 @@ class Viewer:
             "packetsSent": self.track.sent,
             "replayed": self.track.replayed,
             "dropped": self.track.dropped,
+            "audio": None if audio is None else {"codec": audio.codec, "packetsSent": audio.sent},
         }
 
 
@@ -84,6 +90,7 @@ class WebRtcStreamer(ThreadedStreamer):
         self.codec = ""  # of the camera's video, once a keyframe has been seen
         self.reorders = False  # the camera's video has B-frames (pictures out of display order)
         self._last_pts = 0  # of the last video picture (framer thread)
+        self.audio: MediaTrack | None = None  # the camera's audio track, once a keyframe has been seen
         self.on_sent: SentHook | None = None  # for benchmarks: called per packet handed to aiortc
         self._closed = False
         self._joining = 0  # offers being answered: they hold a slot too
@@ -101,6 +108,7 @@ class WebRtcStreamer(ThreadedStreamer):
             return
         if packet.keyframe:
             self.codec = packet.info.video.codec
+            self.audio = packet.info.audio
         elif packet.pts < self._last_pts and packet.pts != packet.dts and not self.reorders:
             # shown before a picture decoded earlier: a B-frame (a clock restart moves pts and dts alike)
             self.reorders = True
@@ -129,9 +137,19 @@ class WebRtcStreamer(ThreadedStreamer):
         return None
 
     def status(self) -> dict[str, object]:
-        """For the agent's API answer: whether live view can show the camera, and why not."""
+        """For the agent's API answer: whether live view can show the camera (and why not), and what
+        becomes of its audio."""
         reason = self.unavailable()
-        return {"available": reason is None, "reason": reason}
+        return {"available": reason is None, "reason": reason, "audio": self.audio_status()}
+
+    def audio_status(self) -> dict[str, object] | None:
+        audio = self.audio
+        if audio is None:
+            return None
+        if audio.codec in RELAYED:
+            return {"codec": audio.codec, "relayed": True, "reason": None}
+        reason = f"{names(audio.codec)} is not a WebRTC codec: live view has no sound (the clips have it)"
+        return {"codec": audio.codec, "relayed": False, "reason": reason}
 
     def _end_viewers(self, reason: str | None) -> None:
         if not self.viewers:
@@ -180,6 +198,13 @@ class WebRtcStreamer(ThreadedStreamer):
             if self.config.leanRtp:
                 fastpath.install(transceiver.sender)
             prefer_h264(transceiver)  # before the offer is applied, or the answer picks VP8
+            mime = self._relayed_audio(offer_sdp)
+            if mime is not None and self.audio is not None:
+                audio_sub = fanout.subscribe(f"viewer-{viewer_id[:8]}-audio", AUDIO_QUEUE, audio_only=True)
+                viewer.audio = AudioRelayTrack(audio_sub, self.audio.codec)
+                audio = pc.addTransceiver(viewer.audio, direction="sendonly")
+                codecs = RTCRtpSender.getCapabilities("audio").codecs
+                audio.setCodecPreferences([c for c in codecs if c.mimeType.lower() == mime.lower()])
             await pc.setRemoteDescription(
                 RTCSessionDescription(without_bandwidth_feedback(offer_sdp), "offer")
             )
@@ -187,6 +212,8 @@ class WebRtcStreamer(ThreadedStreamer):
             await pc.setLocalDescription(answer)
         except Exception as exc:  # aiortc raises many kinds on a bad offer; the reason goes back as 400
             track.stop()
+            if viewer.audio is not None:
+                viewer.audio.stop()
             await pc.close()
             raise ViewerError(400, f"cannot answer this SDP offer: {exc or type(exc).__name__}") from exc
         self.viewers[viewer_id] = viewer
@@ -209,6 +236,8 @@ class WebRtcStreamer(ThreadedStreamer):
         if viewer.watcher is not None and viewer.watcher is not asyncio.current_task():
             viewer.watcher.cancel()
         viewer.track.stop()
+        if viewer.audio is not None:
+            viewer.audio.stop()
         with contextlib.suppress(Exception):  # closing a half-dead peer must not fail the caller
             await asyncio.wait_for(viewer.pc.close(), CLOSE_SECONDS)
         log.info(
@@ -255,6 +284,22 @@ class WebRtcStreamer(ThreadedStreamer):
                 )
                 await self.close_viewer(viewer.id)
                 return
+
+    def _relayed_audio(self, offer_sdp: str) -> str | None:
+        """The camera's audio codec as the offer's audio section names it, when it can be relayed."""
+        audio = self.audio
+        mime = RELAYED.get(audio.codec) if audio is not None else None
+        if mime is None:
+            return None
+        rtpmap = {"audio/PCMU": " PCMU/8000", "audio/PCMA": " PCMA/8000", "audio/opus": " opus/48000"}[mime]
+        lines = offer_sdp.replace("\r\n", "\n").split("\n")
+        in_audio = False
+        for line in lines:
+            if line.startswith("m="):
+                in_audio = line.startswith("m=audio ")
+            elif in_audio and line.startswith("a=rtpmap:") and rtpmap.lower() in line.lower():
+                return mime
+        return None
 
 
 def prefer_h264(transceiver: RTCRtpTransceiver) -> None:
