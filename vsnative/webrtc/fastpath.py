@@ -60,8 +60,10 @@ SEGMENT_SIZE = struct.Struct("=H")
 GSO_MAX_SEGMENTS = 64  # the kernel's UDP_MAX_SEGMENTS
 GSO_MAX_BYTES = 65_000  # one UDP send carries at most 64 KiB
 BURST_BYTES = 64_000  # a frame's datagrams sent at once (one GSO send): every P-frame, a keyframe's start
-PACE_BYTES_PER_SECOND = 12_000_000  # the rest of a large keyframe: 96 Mbit/s (a 600 KB one in 45 ms); at
-# 25 MB/s an aiortc viewer's socket still overflowed during a 1080p keyframe (measured: 72-133 datagrams lost)
+PACE_BYTES_PER_SECOND = 4_000_000  # the rest of a large keyframe: 32 Mbit/s (a 600 KB one in 150 ms;
+# libwebrtc's own pacer sends at 2.5x the bitrate, 20 Mbit/s for an 8 Mb/s camera). Measured with an aiortc
+# viewer of the 1080p camera on a loaded 2-core machine: at 25 MB/s its socket overflowed on 2 of 3 joins
+# (72-133 datagrams lost), at 12 MB/s on 1 of 4 (60), at 4 MB/s on none of 4
 
 
 class GsoSender:
@@ -253,7 +255,8 @@ class FastRtpLoop:
         """Send a frame's protected datagrams (back to back in `buffer`), paced: a frame up to BURST_BYTES
         goes at once (every P-frame), a larger one (a keyframe of a detailed 1080p or 4K camera: 300 KB
         to 1 MB) in bursts of BURST_BYTES at PACE_BYTES_PER_SECOND, so the viewer's receive buffer
-        (212 KB by default on Linux, about 90 such datagrams) is not overrun by the whole frame at once."""
+        (212 KB by default on Linux: about 90 datagrams of 1.3 KB, as the kernel counts them) is not
+        overrun by the whole frame at once."""
         gso = self.gso_for(protocol)
         count, i, offset = len(sizes), 0, 0
         while i < count:
