@@ -61,13 +61,18 @@ class Viewer:
     pc: RTCPeerConnection = field(default_factory=lambda: RTCPeerConnection(RTCConfiguration(iceServers=[])))
     location: str = ""
     frames: list[tuple[float, int, int, int]] = field(default_factory=list)  # time, pts, width, height
+    audio: bool = False  # also offer to receive audio
+    sound: list[tuple[float, int, int, int]] = field(default_factory=list)  # time, pts, samples, rate
     offered_at: float = 0.0
     ended: bool = False
     _task: asyncio.Task[None] | None = None
+    _audio_task: asyncio.Task[None] | None = None
 
     async def connect(self, session: aiohttp.ClientSession) -> aiohttp.ClientResponse:
         """Offer, post, apply the answer; returns the HTTP response (status checked by the caller)."""
         self.pc.addTransceiver("video", direction="recvonly")
+        if self.audio:
+            self.pc.addTransceiver("audio", direction="recvonly")
         self.pc.on("track", self._on_track)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         self.offered_at = time.monotonic()
@@ -83,7 +88,17 @@ class Viewer:
             return resp
 
     def _on_track(self, track: MediaStreamTrack) -> None:
-        self._task = asyncio.ensure_future(self._consume(track))
+        if track.kind == "audio":
+            self._audio_task = asyncio.ensure_future(self._listen(track))
+        else:
+            self._task = asyncio.ensure_future(self._consume(track))
+
+    async def _listen(self, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()
+                assert isinstance(frame, av.AudioFrame)
+                self.sound.append((time.monotonic(), frame.pts or 0, frame.samples, frame.sample_rate))
 
     async def _consume(self, track: MediaStreamTrack) -> None:
         try:
@@ -102,10 +117,11 @@ class Viewer:
         assert len(self.frames) >= count, f"{len(self.frames)} frames decoded in {seconds} s"
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._audio_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.pc.close()
 
 

@@ -80,7 +80,7 @@ ZOO = {
             "h264",
             f"{BALL} ! openh264enc slice-mode=n-slices num-slices=4 gop-size={GOP} "
             f"rate-control=bitrate bitrate=800000 ! {PAY264}",
-            audio="pcm_alaw",
+            audio="opus",
         ),
         ZooCamera(
             "x264-bframes",
@@ -94,7 +94,7 @@ ZOO = {
             "hevc",
             f"{BALL} ! x265enc speed-preset=ultrafast tune=zerolatency key-int-max={GOP} bitrate=600 "
             f"option-string=slices=4 ! {PAY265}",
-            audio="opus",
+            audio="pcm_alaw",
         ),
         ZooCamera(
             "x264-restart",

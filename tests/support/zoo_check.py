@@ -108,6 +108,9 @@ class LiveRow:
     # viewer gets first is squeezed, its frames one tick apart)
     warnings: list[str] = field(default_factory=list)  # the decoder's warnings
     first_frame: float | None = None  # seconds from the offer to the first decoded frame
+    audio: str = ""  # the audio the relay said it sends ("" for none)
+    sound_seconds: float = 0.0  # audio decoded
+    sound_span: float = 0.0  # from the first to the end of the last audio frame, by their timestamps
 
     @property
     def result(self) -> str:
@@ -115,9 +118,9 @@ class LiveRow:
             return f"{self.status} {self.reason[:60]}"
         if not self.decoded:
             return "no frame"
-        return f"{self.decoded}/{self.expected} frames" + (
-            f", {len(self.warnings)} warnings" if self.warnings else ""
-        )
+        sound = f", {self.audio} {self.sound_seconds:.1f}/{self.sound_span:.1f} s" if self.audio else ""
+        warnings = f", {len(self.warnings)} warnings" if self.warnings else ""
+        return f"{self.decoded}/{self.expected} frames{sound}{warnings}"
 
 
 class _Warnings(logging.Handler):
@@ -132,13 +135,13 @@ class _Warnings(logging.Handler):
 
 
 async def watch(url: str, seconds: float, fps: float) -> LiveRow:
-    """Watch one camera for `seconds` with a decoding aiortc viewer."""
+    """Watch one camera for `seconds` with a decoding aiortc viewer (video and, if relayed, audio)."""
     row = LiveRow(url.rsplit("/", 2)[-2])
     handler = _Warnings()
     libav = logging.getLogger("libav")
     libav.addHandler(handler)
     av.logging.set_level(av.logging.WARNING)
-    viewer = whep.Viewer(url)
+    viewer = whep.Viewer(url, audio=True)
     try:
         async with aiohttp.ClientSession() as session:
             resp = await viewer.connect(session)
@@ -148,6 +151,9 @@ async def watch(url: str, seconds: float, fps: float) -> LiveRow:
                 row.reason = json.loads(body).get("error", body) if body.startswith("{") else body
                 return row
             await asyncio.sleep(seconds)
+            async with session.get(url.rsplit("/whep", 1)[0] + "/viewers") as listing:
+                mine = [v for v in (await listing.json())["viewers"] if viewer.location.endswith(v["id"])]
+            row.audio = mine[0]["audio"]["codec"] if mine and mine[0]["audio"] else ""
             if viewer.location:
                 async with session.delete(
                     url.rsplit("/whep", 1)[0] + "/whep/" + viewer.location.rsplit("/", 1)[1]
@@ -158,9 +164,14 @@ async def watch(url: str, seconds: float, fps: float) -> LiveRow:
         if frames:
             row.first_frame = frames[0][0] - viewer.offered_at
             ticks = 90_000 / fps
-            row.expected = row.decoded + sum(
-                max(0, round((b[1] - a[1]) / ticks) - 1) for a, b in itertools.pairwise(frames)
+            row.expected = row.decoded + sum(  # frame timestamps are RTP's: 32 bits that wrap
+                max(0, round(((b[1] - a[1]) % (1 << 32)) / ticks) - 1) for a, b in itertools.pairwise(frames)
             )
+        sound = viewer.sound
+        if sound:
+            rate = sound[0][3]
+            row.sound_seconds = sum(samples for _, _, samples, _ in sound) / rate
+            row.sound_span = ((sound[-1][1] + sound[-1][2] - sound[0][1]) % (1 << 32)) / rate
         row.warnings = handler.lines[:]
     finally:
         libav.removeHandler(handler)
