@@ -226,3 +226,20 @@ def test_parameter_sets_sent_alone_open_the_next_picture() -> None:
 )
 def test_first_slice_reads_the_nal_headers(data: bytes, hevc: bool, expected: tuple[int, bool, bool]) -> None:
     assert first_slice(data, hevc) == expected
+
+
+@pytest.mark.parametrize(("codec", "make"), [("h264", sliced_h264), ("hevc", sliced_h265)])
+def test_the_quick_reading_of_usual_layouts_agrees_with_walking_the_nal_units(
+    codec: str, make: object
+) -> None:
+    """first_slice reads the usual layouts with one struct unpack; a copy behind 3 bytes of padding with
+    3-byte start codes (which only the walk reads) must give the same answers."""
+    assert callable(make)
+    hevc = codec == "hevc"
+    aud = b"\x00\x00\x00\x01\x46\x01\x50" if hevc else AUD
+    packets: list[bytes] = []
+    for unit in make():
+        packets += [*as_demuxed(unit, codec), aud + unit]
+    for data in packets:
+        walked = first_slice(b"\x07\x07\x07" + data.replace(b"\x00\x00\x00\x01", b"\x00\x00\x01"), hevc)
+        assert first_slice(data, hevc) == walked

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from unittest.mock import patch
@@ -12,7 +13,7 @@ from unittest.mock import patch
 import pytest
 
 from tests.support.media import decode_errors, probe, video_packets
-from tests.support.packets import h264_packets, shifted
+from tests.support.packets import G711, g711_packets, h264_packets, interleaved, shifted
 from vsnative.counters import AgentCounters
 from vsnative.media.fanout import GAP, Item
 from vsnative.media.packets import StreamInfo
@@ -34,7 +35,7 @@ def recorder(tmp_path: Path, executor: ThreadPoolExecutor, **config: float) -> M
     return Mp4Recorder(Mp4RecorderConfig(**config), ctx)
 
 
-async def record(rec: Mp4Recorder, items: list[Item]) -> list[dict[str, object]]:
+async def record(rec: Mp4Recorder, items: Sequence[Item]) -> list[dict[str, object]]:
     """Feed items as the framer thread would (a GAP is what an overflow leaves), then finish."""
     rec.attach(asyncio.get_running_loop())
     for item in items:
@@ -194,3 +195,61 @@ async def test_a_stalled_disk_bounds_what_waits_and_leaves_a_gap_between_clips(t
     assert spans[0][0] == pytest.approx(0, abs=0.01)
     assert all(end <= 1.6 + 0.01 or start >= 8.0 - 0.01 for start, end in spans), spans  # the gap: 1.6-8 s
     assert spans[-1][1] == pytest.approx(12.0, abs=0.05)
+
+
+async def test_timestamps_going_back_mid_gop_close_the_clip_once_count_the_wait_and_stay_contiguous(
+    tmp_path: Path, executor: ThreadPoolExecutor, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A second client joins a shared camera stream: its timestamps go back 5 s in the middle of a GOP.
+    The clip closes once; the pictures until the next keyframe can start no clip and are counted; the next
+    clip starts where the time went on (not overlapping the last one)."""
+    items: list[Item] = [*PACKETS[:110], *shifted(PACKETS[110:], -90_000 * 5)]
+    rec = recorder(tmp_path, executor, clipSeconds=5)
+    index = await record(rec, items)
+    assert [e["frames"] for e in index] == [110, 150]  # frames 0-109 | 110-149 wait for a keyframe | 150-299
+    assert rec.dropped == 40
+    jumps = [r for r in caplog.records if "timestamp jump" in r.getMessage()]
+    assert len(jumps) == 1
+    assert index[1]["start"] == pytest.approx(index[0]["start"] + 110 / 25 + 40 / 25)  # type: ignore[operator]
+    for f in clip_files(tmp_path):
+        assert decode_errors(f) == ""
+
+
+async def test_b_frames_are_recorded_in_decode_order_with_their_composition_offsets(
+    tmp_path: Path, executor: ThreadPoolExecutor
+) -> None:
+    packets = h264_packets(200, bframes=2)
+    assert any(p.pts != p.dts for p in packets)
+    index = await record(recorder(tmp_path, executor, clipSeconds=5), list(packets))
+    assert sum(int(str(e["frames"])) for e in index) == 200
+    for f in clip_files(tmp_path):
+        assert decode_errors(f) == ""
+        shown = video_packets(f)
+        dts = [float(p["dts_time"]) for p in shown]
+        pts = [float(p["pts_time"]) for p in shown]
+        assert all(b > a for a, b in itertools.pairwise(dts)), "decode order"
+        assert all(p >= d for p, d in zip(pts, dts, strict=True))
+        assert any(b < a for a, b in itertools.pairwise(pts)), "no picture shown out of decode order"
+        steps = sorted(round((b - a) * 25, 3) for a, b in zip(sorted(pts), sorted(pts)[1:], strict=False))
+        assert set(steps) == {1.0}, "displayed pictures are one frame apart, none twice, none missing"
+
+
+async def test_g711_audio_is_kept_as_aac_with_no_hole_at_the_cuts(
+    tmp_path: Path, executor: ThreadPoolExecutor
+) -> None:
+    """A camera's G.711 µ-law (128 ms packets, arriving with the video of their time) ends up as AAC;
+    each clip takes the audio of its own time, so joined end to end the sound has no hole at the cuts."""
+    video = h264_packets(300, audio=G711)
+    audio = g711_packets(video[0].info, 12.0)
+    index = await record(recorder(tmp_path, executor, clipSeconds=5), interleaved(video, audio))
+    assert [e["frames"] for e in index] == [150, 150]
+    spans = []
+    for entry, f in zip(index, clip_files(tmp_path), strict=True):
+        assert decode_errors(f) == ""
+        streams = {s["codec_type"]: s for s in probe(f)["streams"]}
+        assert streams["audio"]["codec_name"] == "aac"
+        assert streams["audio"]["channels"] == 1
+        start = entry["start"] + float(streams["audio"]["start_time"])  # type: ignore[operator]
+        spans.append((start, start + float(streams["audio"]["duration"])))
+    assert spans[1][0] == pytest.approx(spans[0][1], abs=0.002), spans
+    assert spans[0][0] == pytest.approx(index[0]["start"], abs=0.13)  # its first packet may start earlier

@@ -170,15 +170,24 @@ def probe(path: Path) -> dict[str, Any]:
     return result
 
 
-def decode_errors(path: Path) -> str:
-    """What `ffmpeg -v error -i clip -f null -` prints: empty for a clip that decodes cleanly."""
+def decode_warnings(path: Path) -> list[str]:
+    """What `ffmpeg -v warning -i clip -f null -` prints: nothing for a clip that decodes cleanly.
+    (`-v error` says nothing of a keyframe split across two files; `-v warning` says `concealing`.)"""
     proc = subprocess.run(
-        [FFMPEG, "-v", "error", "-i", str(path), "-f", "null", "-"],
+        [FFMPEG, "-nostdin", "-v", "warning", "-i", str(path), "-f", "null", "-"],
         capture_output=True,
         text=True,
         timeout=120,
     )
-    return proc.stderr.strip() + ("" if proc.returncode == 0 else f" (exit {proc.returncode})")
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    if proc.returncode:
+        lines.append(f"(exit {proc.returncode})")
+    return lines
+
+
+def decode_errors(path: Path) -> str:
+    """The decode warnings of a file as one text: empty for a clip that decodes cleanly."""
+    return "\n".join(decode_warnings(path))
 
 
 def video_packets(path: Path) -> list[dict[str, str]]:

@@ -10,7 +10,6 @@ import asyncio
 import itertools
 import json
 import logging
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,24 +19,7 @@ import aiohttp
 import av.logging
 
 from tests.support import whep
-from tests.support.media import FFMPEG, probe
-
-WARNING_WORDS = ("conceal", "corrupt", "error", "invalid", "missing", "non-existing", "decode_slice")
-
-
-def decode_warnings(path: Path) -> list[str]:
-    """What `ffmpeg -v warning -i clip -f null -` prints: nothing for a clip that decodes cleanly.
-    (`-v error` says nothing of a keyframe split across two files; `-v warning` says `concealing`.)"""
-    proc = subprocess.run(
-        [FFMPEG, "-nostdin", "-v", "warning", "-i", str(path), "-f", "null", "-"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    if proc.returncode:
-        lines.append(f"(exit {proc.returncode})")
-    return lines
+from tests.support.media import decode_warnings, probe
 
 
 def index_of(root: Path, camera_id: str) -> list[dict[str, Any]]:

@@ -14,7 +14,10 @@ from av.stream import Stream
 from vsnative.media.packets import EncodedPacket, MediaTrack, StreamInfo
 
 PART_SUFFIX = ".part"
-MP4_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}
+# delay_moov: the moov goes out with the first fragment, when each track's first timestamp is known, so an
+# edit list keeps the audio where it belongs (with a moov written empty at once, every track of a clip
+# starts at 0 and the audio was shifted by up to one audio frame: 128 ms for AAC made from G.711)
+MP4_OPTIONS = {"movflags": "frag_keyframe+empty_moov+delay_moov+default_base_moof", "flush_packets": "1"}
 
 
 @dataclass(frozen=True, slots=True)
