@@ -9,6 +9,11 @@ costs at least. `--rounds` interleaves runs and prints medians (CPU figures here
     .venv/bin/python bench/record.py --cameras 1 8 32 --seconds 60
     .venv/bin/python bench/record.py --cameras 32 --seconds 30 --rounds 3 --floor --recorder-only
     .venv/bin/python bench/record.py --cameras 16 --seconds 30 --rounds 4 --floor --recorder-only --together
+    .venv/bin/python bench/record.py --cameras 4 --seconds 30 --source x264-sliced --recorder-only --floor
+
+With `--source x264-sliced` the cameras are a live x264 encoder with sliced threads and parameter sets
+before every IDR slice (keyframes demuxed as 4 packets): each recorder's clips are also checked at
+`ffmpeg -v warning` and the damaged ones counted.
 
 The ratio column is the median of the per-round ratios.
 """
@@ -16,6 +21,8 @@ The ratio column is the median of the per-round ratios.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import os
 import shutil
@@ -24,19 +31,32 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.camera import FakeCamera  # noqa: E402
-from tests.support.media import FFMPEG, FFPROBE, make_media  # noqa: E402
+from tests.support.media import FFMPEG, FFPROBE, decode_warnings, make_media  # noqa: E402
 from tests.support.service import Service, write_settings  # noqa: E402
+from tests.support.zoo import PAY264, ZooCamera, ZooServer  # noqa: E402
 
 FPS = 25
+SLICED_1080 = ZooCamera(
+    "x264-sliced-1080",
+    "h264",
+    "videotestsrc is-live=true pattern=ball ! video/x-raw,width=1920,height=1080,framerate=25/1 "
+    "! x264enc speed-preset=ultrafast tune=zerolatency threads=4 sliced-threads=true key-int-max=50 "
+    f"bitrate=4000 ! {PAY264}",
+    width=1920,
+    height=1080,
+)
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -47,6 +67,8 @@ class Result:
     rss_total_mb: float
     frames_expected: int
     frames_recorded: int
+    clips: int = 0
+    damaged: int = 0  # clips that print anything at ffmpeg -v warning (conceal, corrupt, non-monotonic...)
 
     @property
     def lost(self) -> int:
@@ -105,6 +127,29 @@ def duration(path: Path) -> float:
 RECORDER_ONLY = {"defaults": {"streamers": [{"type": "mp4Recorder"}]}}
 
 
+class Watcher:
+    """A client that keeps reading a camera in a thread while the benchmark runs."""
+
+    def __init__(self, url: str) -> None:
+        self.container = av.open(url, options={"rtsp_transport": "tcp"}, timeout=(10, 5))
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+
+    def _read(self) -> None:
+        for _ in self.container.demux(self.container.streams.video[0]):
+            if self.stop.is_set():
+                break
+
+    def __enter__(self) -> Watcher:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join(10)
+        self.container.close()
+
+
 class Running:
     """A recorder started on some cameras: its processes, how to stop it and how to count what it wrote."""
 
@@ -132,13 +177,17 @@ class Running:
         """Frames expected from the recorded time spans, frames found in the files."""
         raise NotImplementedError
 
+    def files(self) -> list[Path]:
+        """The clips (segments) written."""
+        raise NotImplementedError
+
 
 class VsnativeRun(Running):
-    def __init__(self, urls: list[str], work: Path, recorder_only: bool) -> None:
+    def __init__(self, urls: list[str], work: Path, recorder_only: bool, code: Path | None = None) -> None:
         self.cameras = [{"id": f"cam{i:02d}", "rtspUrl": url} for i, url in enumerate(urls)]
         self.work = work
         settings = write_settings(work / "settings", self.cameras, RECORDER_ONLY if recorder_only else None)
-        self.service = Service(settings, work / "recordings", "--max-agents", str(len(urls) + 1))
+        self.service = Service(settings, work / "recordings", "--max-agents", str(len(urls) + 1), code=code)
         self.service.start()
         try:
             self.service.wait_for(
@@ -155,6 +204,9 @@ class VsnativeRun(Running):
 
     def stop(self) -> None:
         self.service.stop()
+
+    def files(self) -> list[Path]:
+        return sorted((self.work / "recordings").glob("cam*/*/*.mp4"))
 
     def frames(self) -> tuple[int, int]:
         expected = recorded = 0
@@ -183,9 +235,17 @@ class SegmentsRun(Running):
         super().__init__(procs, n)
         self.segments = segments
 
+    def files(self) -> list[Path]:
+        return self.segments()
+
     def frames(self) -> tuple[int, int]:
         files = self.segments()
         return sum(round(duration(f) * FPS) for f in files), sum(count_frames(f) for f in files)
+
+
+def variant_run(urls: list[str], work: Path, code: Path, recorder_only: bool) -> Running:
+    """The vsnative of another checkout (`--variant`)."""
+    return VsnativeRun(urls, work, recorder_only, code)
 
 
 def start_floor(urls: list[str], work: Path) -> Running:
@@ -265,7 +325,9 @@ def measure(runs: list[Running], seconds: float, warmup: float, count: bool) -> 
         if d:
             print(f"  vsnative fan-out drops: {d}")
         expected, recorded = run.frames() if count else (0, 0)
-        results.append(Result(c / run.n / minutes, r / run.n, r, expected, recorded))
+        files = run.files() if count else []
+        damaged = sum(1 for f in files if decode_warnings(f))
+        results.append(Result(c / run.n / minutes, r / run.n, r, expected, recorded, len(files), damaged))
     return results
 
 
@@ -309,11 +371,32 @@ def main() -> None:
         "depacketized and remuxed with PyAV into 5 s clips (what leaving FFmpeg's RTSP-over-TCP reader "
         "would save)",
     )
+    parser.add_argument(
+        "--source",
+        choices=["file", "x264-sliced"],
+        default="file",
+        help="the cameras: the 1080p file (whole pictures, one packet each) or a live x264 encoder with "
+        "sliced threads and parameter sets before every IDR slice (1080p25, 4 Mb/s, 2 s GOP; every camera "
+        "of a run is a client of that one shared stream)",
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=CHECKOUT",
+        help="also run the vsnative of another checkout (e.g. a worktree of an earlier commit) as NAME, "
+        "to compare two versions side by side in one run",
+    )
     args = parser.parse_args()
     starters: dict[str, Callable[[list[str], Path], Running]] = {
         "vsnative": lambda urls, work: VsnativeRun(urls, work, args.recorder_only),
         "ffmpeg": start_ffmpeg,
     }
+    for variant in args.variant:
+        name, _, checkout = variant.partition("=")
+        starters[name] = functools.partial(
+            variant_run, code=Path(checkout).resolve(), recorder_only=args.recorder_only
+        )
     if args.floor:
         starters["floor"] = start_floor
     if args.probe:
@@ -323,9 +406,10 @@ def main() -> None:
     sets = len(names) if args.together else 1  # camera sets served
     with tempfile.TemporaryDirectory(prefix="vsn-bench-") as tmp:
         base = Path(tmp)
-        media = make_media(base).h264_1080  # 1080p25 H.264 Main, 4 Mb/s, 2 s GOP
         most = max(args.cameras) * sets
-        mounts = {f"/cam{i:02d}": str(media) for i in range(most)}
+        if args.source == "file":
+            media = make_media(base).h264_1080  # 1080p25 H.264 Main, 4 Mb/s, 2 s GOP
+            mounts = {f"/cam{i:02d}": str(media) for i in range(most)}
         extra_head = "".join(f" {name:>8}" for name in extra)
         mode = "at the same time" if args.together else "one after the other"
         print(f"CPU-seconds per stream-minute, RSS per camera: medians of {args.rounds} round(s), {mode}")
@@ -340,8 +424,19 @@ def main() -> None:
         for n in args.cameras:
             results: dict[str, list[Result]] = {name: [] for name in names}
             ratios: list[float] = []
-            with FakeCamera(dict(list(mounts.items())[: n * sets])) as cam:  # a fresh server per size
-                urls = [cam.url(f"/cam{i:02d}") for i in range(n * sets)]
+            server = (
+                FakeCamera(dict(list(mounts.items())[: n * sets]))  # a fresh server per size
+                if args.source == "file"
+                else ZooServer([SLICED_1080])
+            )
+            with server as cam, contextlib.ExitStack() as stack:
+                if args.source == "file":
+                    urls = [cam.url(f"/cam{i:02d}") for i in range(n * sets)]
+                else:
+                    urls = [cam.url(SLICED_1080.path)] * (n * sets)
+                    # one client holds the live stream open: recorders that connect at once to a shared
+                    # stream that is still starting are refused by GStreamer's server now and then
+                    stack.enter_context(Watcher(urls[0]))
                 for r in range(args.rounds):
                     count = r == 0  # frames are counted in the first round only (ffprobe is slow)
                     order = names[r % len(names) :] + names[: r % len(names)]
@@ -392,6 +487,8 @@ def main() -> None:
                     f"{name} {lost[name]} lost, RSS {rss[name]:.1f} MB/camera" for name in extra
                 )
                 print(f"{'':>7}   {cells}", flush=True)
+            damaged = ", ".join(f"{k} {v[0].damaged}/{v[0].clips}" for k, v in results.items())
+            print(f"{'':>7}   clips with a line at ffmpeg -v warning: {damaged}", flush=True)
 
 
 if __name__ == "__main__":

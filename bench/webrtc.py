@@ -14,7 +14,9 @@ camera on 127.0.0.1; viewers are aiortc peers; only 127.0.0.1 is offered as an I
    with vsnative's lean RTP loop (the default) and with aiortc's own loop (`leanRtp: false`), the baseline.
 
     .venv/bin/python bench/webrtc.py [--seconds 20] [--viewers 1 10 50] [--trials 8] [--relay-cpu-only]
-        [--loop both|lean|aiortc]
+        [--loop both|lean|aiortc] [--camera pattern|detail]
+
+`--camera detail` uses a detailed 1080p scene (250-600 KB keyframes, 6 Mb/s) instead of the test pattern.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support import whep  # noqa: E402
 from tests.support.camera import FakeCamera  # noqa: E402
-from tests.support.media import make_media  # noqa: E402
+from tests.support.media import make_detailed_1080, make_media  # noqa: E402
 from tests.support.service import Service, write_settings  # noqa: E402
 from vsnative.agent import Agent, AgentEnv  # noqa: E402
 from vsnative.media.packets import EncodedPacket  # noqa: E402
@@ -308,13 +310,23 @@ def main() -> None:
     parser.add_argument(
         "--loop", choices=["both", "lean", "aiortc"], default="both", help="RTP loops to measure"
     )
+    parser.add_argument(
+        "--camera",
+        choices=["pattern", "detail"],
+        default="pattern",
+        help="pattern: the test pattern (23-43 KB keyframes); detail: a detailed 1080p scene in 4 slices "
+        "(6 Mb/s, 250-600 KB keyframes, as real 1080p cameras send)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "media").mkdir()
-        media = make_media(work / "media", seconds=20)
+        if args.camera == "detail":
+            source = make_detailed_1080(work / "media")
+        else:
+            source = make_media(work / "media", seconds=20).h264_1080
         offer_host_addresses(["127.0.0.1"])
-        with FakeCamera({"/cam": str(media.h264_1080)}) as camera:
+        with FakeCamera({"/cam": str(source)}) as camera:
             if not args.relay_cpu_only:
                 asyncio.run(in_process(camera.url("/cam"), args.seconds, args.trials, work / "inproc"))
             for lean in {"both": (True, False), "lean": (True,), "aiortc": (False,)}[args.loop]:

@@ -51,8 +51,11 @@ class Service:
         *extra: str,
         env: dict[str, str] | None = None,
         command: str = "serve",
+        code: Path | None = None,
     ) -> None:
+        """`code`: a checkout whose vsnative package runs instead of this one (benchmarks compare two)."""
         self.command = command
+        self.code = code
         self.settings_dir = settings_dir
         self.recordings_dir = recordings_dir
         self.port = free_port()
@@ -86,6 +89,7 @@ class Service:
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
+            cwd=self.code,  # `python -m` imports the package of its working directory first
         )
         log.close()
         deadline = time.monotonic() + timeout

@@ -37,6 +37,7 @@ AUDIO = {
     "! rtpopuspay name=pay1 pt=98",
 }
 X264 = f"x264enc speed-preset=ultrafast key-int-max={GOP} bitrate=800"
+WRAPS_IN_5_S = (1 << 32) - 5 * 90_000  # an RTP timestamp offset whose 32 bits wrap 5 s into the stream
 
 
 @dataclass(frozen=True)
@@ -75,11 +76,12 @@ ZOO = {
             f"{BALL} ! {X264} tune=zerolatency threads=4 sliced-threads=true ! {PAY264}",
             audio="pcm_mulaw",
         ),
+        # OpenH264 with 4 slices; its RTP timestamps wrap (32 bits) 5 s in, as every camera's do each 13 h
         ZooCamera(
             "openh264-slices",
             "h264",
             f"{BALL} ! openh264enc slice-mode=n-slices num-slices=4 gop-size={GOP} "
-            f"rate-control=bitrate bitrate=800000 ! {PAY264}",
+            f"rate-control=bitrate bitrate=800000 ! {PAY264} timestamp-offset={WRAPS_IN_5_S}",
             audio="opus",
         ),
         ZooCamera(
