@@ -85,7 +85,7 @@ class AgentEnv:
     heartbeat_seconds: float = 30.0
     heartbeat: HeartbeatSink | None = None
     detect_executor: Executor | None = None  # decoding and inference for detector streamers
-    mux_executor: Executor | None = None  # the one thread that writes every camera's clip files
+    mux_executor: Executor | None = None  # the one thread that writes every camera's clips
     events: EventStore | None = None
     backoff_initial: float = 1.0
     backoff_cap: float = 30.0
@@ -267,7 +267,11 @@ class Agent:
                 try:
                     with telemetry.span("agent.start", {"camera.id": self.camera.id, "session": session_no}):
                         session = await loop.run_in_executor(self.env.demux_executor, framer.open, session_no)
-                    await self._stream(loop, session, framer.stall_seconds)
+                    try:
+                        await self._stream(loop, session, framer.stall_seconds)
+                    finally:
+                        for streamer in self._threaded:  # the framer thread is done with them
+                            streamer.end_session()
                     return  # stopped on request
                 except StreamError as exc:
                     error = exc
@@ -334,11 +338,7 @@ class Agent:
             try:
                 pump(session, deliver, self._thread_stop, stall_seconds)
             finally:
-                try:
-                    for streamer in threaded:  # the session's last call, in the thread that fed them
-                        streamer.end_session()
-                finally:
-                    session.close()
+                session.close()
 
         self._session = session
         try:

@@ -133,9 +133,9 @@ async def run(
         max_workers=max(1, (os.cpu_count() or 2) // 2), thread_name_prefix="vsn-detect"
     )
     events = EventStore(settings.recordings_dir / "events.db") if roles.manager or roles.api else None
-    # every camera's clip files are written by one thread (clips are muxed in each camera's framer thread;
-    # this one only writes their bytes, renames and indexes them): a stalled disk holds up only it
-    mux = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vsn-clips")
+    # every camera's clips are written by one thread: fewer threads taking turns on the GIL (PyAV releases
+    # it around each muxed packet) costs less CPU than a pool; the fan-out queues absorb a slow disk
+    mux = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vsn-mux")
     ice = settings.ice()
     if ice.host_addresses:
         offer_host_addresses(ice.host_addresses)

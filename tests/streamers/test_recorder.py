@@ -15,7 +15,8 @@ import pytest
 from tests.support.media import decode_errors, probe, video_packets
 from tests.support.packets import G711, g711_packets, h264_packets, interleaved, shifted
 from vsnative.counters import AgentCounters
-from vsnative.media.packets import EncodedPacket, StreamInfo
+from vsnative.media.fanout import GAP, Item
+from vsnative.media.packets import StreamInfo
 from vsnative.models import Camera
 from vsnative.streamers.base import StreamerContext
 from vsnative.streamers.recorder import Mp4Recorder, Mp4RecorderConfig
@@ -34,12 +35,15 @@ def recorder(tmp_path: Path, executor: ThreadPoolExecutor, **config: float) -> M
     return Mp4Recorder(Mp4RecorderConfig(**config), ctx)
 
 
-async def record(rec: Mp4Recorder, items: Sequence[EncodedPacket]) -> list[dict[str, object]]:
-    """Feed packets as the framer thread would, end the session, then wait for the clips on disk."""
+async def record(rec: Mp4Recorder, items: Sequence[Item]) -> list[dict[str, object]]:
+    """Feed items as the framer thread would (a GAP is what an overflow leaves), then finish."""
     rec.attach(asyncio.get_running_loop())
     for item in items:
-        rec.offer(item)
-    rec.end_session()
+        if item is GAP:  # what an overflow of the recorder's queue leaves
+            rec._inbox._queue.append(GAP)
+            rec._inbox._need_keyframe = True
+        else:
+            rec.offer(item)
     await rec.finish()
     await asyncio.sleep(0)  # clip events are posted to the loop
     index = [
@@ -74,9 +78,20 @@ async def test_clips_cut_at_first_keyframe_after_target(tmp_path: Path, executor
     assert files[0].name == "08-00-00.mp4"
 
 
+async def test_gap_closes_clip_and_next_starts_at_keyframe(
+    tmp_path: Path, executor: ThreadPoolExecutor
+) -> None:
+    items: list[Item] = [*PACKETS[:60], GAP, *PACKETS[80:]]
+    index = await record(recorder(tmp_path, executor), items)
+    assert [e["frames"] for e in index] == [60, 150, 50]  # 0-2.4 s | gap | 4-10 s, 10-12 s
+    second = clip_files(tmp_path)[1]
+    assert "K" in video_packets(second)[0]["flags"]
+    assert index[1]["start"] - index[0]["start"] == pytest.approx(4.0)  # type: ignore[operator]
+
+
 async def test_reconnect_closes_clip(tmp_path: Path, executor: ThreadPoolExecutor) -> None:
     other = StreamInfo(session=2, tracks=PACKETS[0].info.tracks, opened_at=0)
-    items = [*PACKETS[:100], *shifted(PACKETS[:100], 9_000_000, info=other)]
+    items: list[Item] = [*PACKETS[:100], *shifted(PACKETS[:100], 9_000_000, info=other)]
     index = await record(recorder(tmp_path, executor), items)
     assert [e["frames"] for e in index] == [100, 100]
     for f in clip_files(tmp_path):
@@ -85,27 +100,41 @@ async def test_reconnect_closes_clip(tmp_path: Path, executor: ThreadPoolExecuto
 
 async def test_timestamp_jump_closes_clip(tmp_path: Path, executor: ThreadPoolExecutor) -> None:
     # the camera's clock jumps 30 s ahead while the wall clock moves on normally
-    items = [*PACKETS[:100], *shifted(PACKETS[100:200], 90_000 * 30)]
+    items: list[Item] = [*PACKETS[:100], *shifted(PACKETS[100:200], 90_000 * 30)]
     index = await record(recorder(tmp_path, executor, maxGapSeconds=2), items)
     assert [e["frames"] for e in index] == [100, 100]
     # clip start times follow the wall clock, not the camera's jump
     assert index[1]["start"] - index[0]["start"] == pytest.approx(4.0)  # type: ignore[operator]
 
 
-async def test_end_of_session_closes_the_open_clip(tmp_path: Path, executor: ThreadPoolExecutor) -> None:
+async def test_finish_closes_the_open_clip(tmp_path: Path, executor: ThreadPoolExecutor) -> None:
     rec = recorder(tmp_path, executor)
     rec.attach(asyncio.get_running_loop())
     for packet in PACKETS[:40]:
         rec.offer(packet)
-    rec.end_session()
     await rec.finish()
-    await asyncio.sleep(0)
     files = clip_files(tmp_path)
     assert len(files) == 1
     assert not list(tmp_path.rglob("*.part"))
     assert len(video_packets(files[0])) == 40
     assert decode_errors(files[0]) == ""
     assert rec.context.counters.clips == 1
+
+
+async def test_overflow_drops_backlog_and_leaves_a_gap_between_clips(
+    tmp_path: Path, executor: ThreadPoolExecutor
+) -> None:
+    ctx = StreamerContext(Camera(id="cam"), tmp_path, executor, AgentCounters())
+    rec = Mp4Recorder(Mp4RecorderConfig(queuePackets=16, clipSeconds=5), ctx)
+    rec.attach(asyncio.get_running_loop())
+    rec._batch_started = 1e12  # never flush by time: the inbox must overflow
+    with patch("vsnative.streamers.recorder.BATCH_PACKETS", 10_000):
+        for packet in PACKETS[:100]:
+            rec.offer(packet)
+    assert rec.dropped > 0
+    await rec.finish()
+    for f in clip_files(tmp_path):
+        assert decode_errors(f) == ""
 
 
 class StalledDisk:
@@ -131,57 +160,40 @@ class StalledDisk:
             future.set_result(None)
 
 
-async def test_the_framer_thread_never_touches_the_disk(tmp_path: Path) -> None:
-    """Clips are muxed as packets come, but nothing reaches the disk until the writer thread runs."""
-    disk = StalledDisk()
-    ctx = StreamerContext(Camera(id="cam"), tmp_path, disk, AgentCounters())  # type: ignore[arg-type]
-    rec = Mp4Recorder(Mp4RecorderConfig(clipSeconds=2), ctx)
-    rec.attach(asyncio.get_running_loop())
-    for packet in PACKETS[:120]:
-        rec.offer(packet)
-    assert not list(tmp_path.rglob("*")), "the framer thread wrote to the disk"
-    assert rec.files.queued > 0
-    disk.recover()
-    rec.end_session()
-    await rec.finish()
-    assert sum(len(video_packets(f)) for f in clip_files(tmp_path)) == 120
-
-
 async def test_a_stalled_disk_bounds_what_waits_and_leaves_a_gap_between_clips(tmp_path: Path) -> None:
-    """While the writer thread is stuck, clip bytes wait up to MAX_QUEUED_BYTES; later video is dropped
-    (counted) and the open clip closes. Once the disk answers and half of that is written, recording goes
-    on from a keyframe: every clip decodes cleanly, none spans the gap, every picture is in a clip or
-    counted."""
+    """While the mux thread is stuck, at most MAX_PENDING_BATCHES batches wait; later video is dropped
+    (counted). Once the disk answers, what waited is written, the gap closes the clip and recording goes on
+    from a keyframe: every clip decodes cleanly."""
     disk = StalledDisk()
     ctx = StreamerContext(Camera(id="cam"), tmp_path, disk, AgentCounters())  # type: ignore[arg-type]
     rec = Mp4Recorder(Mp4RecorderConfig(clipSeconds=2), ctx)
     rec.attach(asyncio.get_running_loop())
-    bound = 20_000  # a GOP of these 320x240 packets is about 15 KB
-    with patch("vsnative.streamers.recorder.MAX_QUEUED_BYTES", bound):
-        for packet in PACKETS[:200]:
+    with (
+        patch("vsnative.streamers.recorder.BATCH_PACKETS", 4),
+        patch("vsnative.streamers.recorder.MAX_PENDING_BATCHES", 10),
+    ):
+        for packet in PACKETS[:200]:  # 50 batches: 10 wait, the rest are dropped
             rec.offer(packet)
-            assert rec.files.queued < bound + 20_000  # at most a fragment and a trailer past the bound
-        stalled_drops = rec.dropped
-        assert stalled_drops > 0
+        assert len(rec._todo) == 10
+        assert rec.dropped == 200 - 4 * 10 - len(rec._inbox)
         disk.recover()
         for packet in PACKETS[200:]:
             rec.offer(packet)
-    rec.end_session()
     await rec.finish()
     await asyncio.sleep(0)  # clip events are posted to the loop
     clips = clip_files(tmp_path)
     for f in clips:
         assert decode_errors(f) == ""
-    recorded = sum(len(video_packets(f)) for f in clips)
-    assert recorded + rec.dropped == len(PACKETS)
-    assert rec.dropped >= stalled_drops
+    # written: the 40 packets that waited, then all from the recovery on (packet 200 is a keyframe)
+    assert sum(len(video_packets(f)) for f in clips) == 40 + 100
+    assert rec.dropped == 160
     index = [
         json.loads(line) for f in tmp_path.glob("cam/*/index.jsonl") for line in f.read_text().splitlines()
     ]
     origin = PACKETS[0].wallclock
     spans = sorted((e["start"] - origin, e["start"] - origin + e["duration"]) for e in index)
     assert spans[0][0] == pytest.approx(0, abs=0.01)
-    assert any(b[0] - a[1] > 1.0 for a, b in itertools.pairwise(spans)), spans  # the gap
+    assert all(end <= 1.6 + 0.01 or start >= 8.0 - 0.01 for start, end in spans), spans  # the gap: 1.6-8 s
     assert spans[-1][1] == pytest.approx(12.0, abs=0.05)
 
 
@@ -191,7 +203,7 @@ async def test_timestamps_going_back_mid_gop_close_the_clip_once_count_the_wait_
     """A second client joins a shared camera stream: its timestamps go back 5 s in the middle of a GOP.
     The clip closes once; the pictures until the next keyframe can start no clip and are counted; the next
     clip starts where the time went on (not overlapping the last one)."""
-    items = [*PACKETS[:110], *shifted(PACKETS[110:], -90_000 * 5)]
+    items: list[Item] = [*PACKETS[:110], *shifted(PACKETS[110:], -90_000 * 5)]
     rec = recorder(tmp_path, executor, clipSeconds=5)
     index = await record(rec, items)
     assert [e["frames"] for e in index] == [110, 150]  # frames 0-109 | 110-149 wait for a keyframe | 150-299
@@ -241,13 +253,3 @@ async def test_g711_audio_is_kept_as_aac_with_no_hole_at_the_cuts(
         spans.append((start, start + float(streams["audio"]["duration"])))
     assert spans[1][0] == pytest.approx(spans[0][1], abs=0.002), spans
     assert spans[0][0] == pytest.approx(index[0]["start"], abs=0.13)  # its first packet may start earlier
-
-
-async def test_pictures_before_a_connections_first_keyframe_are_no_loss(
-    tmp_path: Path, executor: ThreadPoolExecutor
-) -> None:
-    """A camera joined in the middle of a GOP: recording starts at the first keyframe; nothing was lost."""
-    rec = recorder(tmp_path, executor)
-    index = await record(rec, PACKETS[20:150])
-    assert [e["frames"] for e in index] == [100]
-    assert rec.dropped == 0

@@ -1,21 +1,17 @@
-"""MP4 clip muxing: remux packets into a fragmented MP4, written by `clip_files` (`.part` until closed).
-Blocking PyAV: threads only."""
+"""MP4 clip muxing: remux packets into a fragmented MP4 (`.part` until closed). Blocking: threads only."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import av
 from av.container import OutputContainer
 from av.stream import Stream
 
 from vsnative.media.packets import EncodedPacket, MediaTrack, StreamInfo
-
-if TYPE_CHECKING:
-    from vsnative.media.clip_files import ClipFile
 
 PART_SUFFIX = ".part"
 # delay_moov: the moov goes out with the first fragment, when each track's first timestamp is known, so an
@@ -36,21 +32,22 @@ class ClipInfo:
 
 
 class ClipWriter:
-    """Muxes one clip into its file. Timestamps are rebased so the clip starts at 0; video decides the
-    clip's start."""
+    """Writes one clip. Timestamps are rebased so the clip starts at 0; video decides the clip's start."""
 
     def __init__(
         self,
-        file: ClipFile,
+        path: Path,
         first: EncodedPacket,
+        start_wallclock: float,
         tracks: tuple[MediaTrack, ...] | None = None,
     ) -> None:
         """`tracks`: what the clip holds, when it differs from the session's (converted audio)."""
         if not (first.is_video and first.keyframe):
             raise ValueError("a clip starts with a video keyframe")
-        self.file = file
+        self.path = path
+        self.part = path.with_name(path.name + PART_SUFFIX)
         self.info: StreamInfo = first.info
-        self.start_wallclock = file.start
+        self.start_wallclock = start_wallclock
         self.frames = 0
         self.first_dts = first.dts
         self._video = first.track
@@ -58,7 +55,8 @@ class ClipWriter:
         self._last_video_dts = first.dts
         self._frame_ticks = 0
         self._cut = float("inf")  # seconds (in the session's timeline) where the next clip starts
-        self._out: OutputContainer = av.open(file, "w", format="mp4", options=dict(MP4_OPTIONS))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._out: OutputContainer = av.open(str(self.part), "w", format="mp4", options=dict(MP4_OPTIONS))
         self._streams: list[Stream] = []
         self._offsets: list[int] = []
         tracks = tracks or self.info.tracks
@@ -110,13 +108,13 @@ class ClipWriter:
         """Seconds covered by the video written so far (the last frame counted for one frame interval)."""
         return float((self._last_video_dts - self.first_dts + self._frame_ticks) * self._video_tb)
 
-    def close(self) -> None:
-        """Finish the clip: its file is renamed to its final name and indexed once written."""
+    def close(self) -> ClipInfo:
+        """Finish the file and rename `.part` to its final name."""
         self._out.close()
-        self.file.finish(self.duration, self.frames)
+        os.replace(self.part, self.path)
+        return ClipInfo(self.path, self.start_wallclock, self.duration, self.frames, self.path.stat().st_size)
 
     def abandon(self) -> None:
-        """Close after a muxer error, keeping what reached the disk under the `.part` name."""
+        """Close after a write error, keeping what reached the disk under the `.part` name."""
         with contextlib.suppress(av.error.FFmpegError, OSError):
             self._out.close()
-        self.file.abandon()

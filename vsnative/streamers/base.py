@@ -31,7 +31,7 @@ class StreamerContext:
     io_executor: Executor
     counters: AgentCounters
     detect_executor: Executor | None = None  # the bounded pool for decoding and inference
-    mux_executor: Executor | None = None  # the one thread that writes every camera's clip files
+    mux_executor: Executor | None = None  # the one thread that writes every camera's clips
     alerts: AlertBus | None = None
     clip_listeners: list[Callable[[str, ClipInfo], None]] = field(default_factory=list)
     fanout: FanOut | None = None  # for streamers that subscribe on demand (live viewers)
@@ -72,7 +72,7 @@ class ThreadedStreamer(Streamer):
 
     @abstractmethod
     def end_session(self) -> None:
-        """The session is over: the last call of the framer's thread for it (close what is open)."""
+        """The framer's thread has ended a session (on the loop): flush what waits, close what is open."""
 
     @abstractmethod
     async def finish(self) -> None:

@@ -1,13 +1,12 @@
-"""`mp4Recorder` streamer: cuts the compressed stream into MP4 clips at keyframes, never re-encoding.
-
-The clip rules and the muxing run in the camera's framer thread, as each packet arrives (PyAV releases
-the GIL while it muxes); the bytes go to the camera's `ClipFiles`, which one writer thread puts on disk.
-"""
+"""`mp4Recorder` streamer: cuts the compressed stream into MP4 clips at keyframes, never re-encoding."""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from vsnative import telemetry
 from vsnative.media.audio import CONVERTED, AacConverter
 from vsnative.media.clip import ClipInfo, ClipWriter
-from vsnative.media.clip_files import ClipFiles
+from vsnative.media.fanout import GAP, Item, Marker, PacketQueue
 from vsnative.media.packets import EncodedPacket, MediaTrack, StreamInfo
+from vsnative.recordings import append_index, clip_path
 from vsnative.streamers.base import STREAMERS, StreamerContext, ThreadedStreamer
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class Mp4RecorderConfig(BaseModel):
     type: Literal["mp4Recorder"] = "mp4Recorder"
     clipSeconds: float = Field(5.0, ge=1, le=3600)
     maxGapSeconds: float = Field(2.0, gt=0, description="a timestamp jump larger than this closes the clip")
-    queuePackets: int = Field(512, ge=16, description="unused: clips are muxed as packets arrive")
+    queuePackets: int = Field(512, ge=16)
 
 
 @dataclass
@@ -47,114 +47,62 @@ class _Anchor:
         return self.wallclock + packet.seconds(packet.dts - self.dts)
 
 
+BATCH_PACKETS = 64  # packets handed to the mux thread at once
+BATCH_SECONDS = 1.0  # ...or after this long (the open fragment is only written at the next keyframe anyway)
 ENDING_SECONDS = 1.0  # a clip cut at a keyframe takes the audio of its time for at most this long after
-MAX_QUEUED_BYTES = 24 << 20  # clip bytes waiting for the disk (about 45 s of a 4 Mb/s camera); past it the
-# disk is taken as stalled: video is dropped (counted) until half of it is written, and a gap closes the
-# clip, so memory stays bounded
+MAX_PENDING_BATCHES = 32  # batches waiting for the mux thread (about 30 s of video); past it the disk is
+# taken as stalled and new batches are dropped (counted), so memory stays bounded; a gap then closes the clip
 
 
 @STREAMERS.register("mp4Recorder")
 class Mp4Recorder(ThreadedStreamer):
-    """Clip rules: a new clip starts at the first keyframe at or after `clipSeconds`; a reconnect, a stalled
-    disk or a timestamp jump closes the clip, so a gap is always between clips, never inside one."""
+    """Clip rules: a new clip starts at the first keyframe at or after `clipSeconds`; a reconnect, a dropped
+    backlog or a timestamp jump closes the clip, so a gap is always between clips, never inside one."""
 
     config_model = Mp4RecorderConfig
     config: Mp4RecorderConfig
 
     def __init__(self, config: Mp4RecorderConfig, context: StreamerContext) -> None:
         super().__init__(config, context)
-        self._files: ClipFiles | None = None  # made at attach (its clips are published on the loop)
-        self._writer: ClipWriter | None = None  # the open clip (framer thread, as all clip state)
+        self._inbox = PacketQueue(config.queuePackets)
+        self._batch_started = 0.0
+        self._last: Future[None] | None = None
+        self._lock = threading.Lock()
+        self._todo: collections.deque[tuple[list[Item], bool]] = collections.deque()
+        self._draining = False
+        self._writer: ClipWriter | None = None  # the open clip (mux thread)
         self._last_dts: dict[int, int] = {}  # per track, in the open clip
         self._clip_ticks = 0  # clipSeconds in the open clip's video time base
         self._max_gap_ticks: list[int] = []  # maxGapSeconds in each track's time base
         self._anchor: _Anchor | None = None
         self._resume: tuple[StreamInfo, float, float] | None = None  # after a jump: session, where the
         # closed clip ended (wall clock), when the jump arrived
-        self._stalled = False  # the disk is too far behind: video is dropped
-        self._stall_drops = 0  # video pictures dropped while the disk was stalled
-        self._session: StreamInfo | None = None  # of the packets last recorded
+        self._stall_drops = 0  # packets dropped while the mux thread was too far behind
+        self._gap_pending = False
+        self._session: StreamInfo | None = None  # of the packets last recorded (mux thread)
         self._tracks: tuple[MediaTrack, ...] = ()  # what the session's clips hold
         self._converter: AacConverter | None = None  # the session's G.711 audio, to AAC
         self._converted = -1  # the index of the track it converts
         self._ending: ClipWriter | None = None  # the previous clip, still taking the audio of its time
         self.lost = 0  # video pictures that no clip could take (counted in drops)
-        self._broken = False  # the last clip ended on a jump or an error: pictures until a keyframe are lost
         self.failures = 0
 
     @property
     def dropped(self) -> int:
-        """Video lost: while the disk was stalled, and what no clip could take (after a timestamp jump
-        or a muxer error, until the next keyframe)."""
-        return self._stall_drops + self.lost
+        """Packets lost: to the inbox's overflow, while the disk was stalled, and video no clip could take
+        (after a timestamp jump, until the next keyframe)."""
+        return self._inbox.dropped + self._stall_drops + self.lost
 
-    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
-        super().attach(loop)
-        executor = self.context.mux_executor or self.context.io_executor
-        self._files = ClipFiles(
-            self.context.recordings_dir,
-            self.context.camera.id,
-            executor,
-            lambda clips: loop.call_soon_threadsafe(self._publish, clips),
-        )
-
-    @property
-    def files(self) -> ClipFiles:
-        if self._files is None:
-            raise RuntimeError("the recorder is not attached to a loop")
-        return self._files
-
-    # --- fed by the framer thread ------------------------------------------------------------------
-    def offer(self, packet: EncodedPacket) -> None:
-        """One packet: cut, open or write (in the framer thread, for every packet: kept lean)."""
-        queued = self.files.queued
-        if (queued > MAX_QUEUED_BYTES or self._stalled) and self._stall(queued, packet):
-            return
-        self._record(packet)
-
-    def _stall(self, queued: int, packet: EncodedPacket) -> bool:
-        """The disk is behind by more than MAX_QUEUED_BYTES: True while video is dropped."""
-        camera = self.context.camera.id
-        if not self._stalled:
-            self._stalled = True
-            log.warning(
-                "%s: %d MB of clips wait for the disk (stalled?): dropping video until it catches up",
-                camera,
-                queued >> 20,
-            )
-            self._close()  # what was dropped will lie between clips
-        elif queued <= MAX_QUEUED_BYTES // 2:
-            self._stalled = False
-            log.info("%s: clip writing caught up, recording resumes", camera)
-            return False
-        if packet.is_video:
-            self._stall_drops += 1
-        return True
-
-    def end_session(self) -> None:
-        """The framer thread's last call for a session: the open clip is closed (with the converted
-        audio the AAC encoder still held)."""
-        converter, self._converter = self._converter, None
-        if converter is not None:
-            for aac in converter.flush():
-                self._mux(aac)
-        self._close()
-        self._session, self._broken = None, False
-
-    async def finish(self) -> None:
-        """Wait until every clip is on disk and indexed."""
-        if self._files is not None:
-            await self._files.flush()
-
-    # --- the clip rules ----------------------------------------------------------------------------
-    def _record(self, packet: EncodedPacket) -> None:
+    # --- the clip rules, applied in the mux thread (PyAV and the file system) ------------------------
+    def _record(self, packet: EncodedPacket, closed: list[ClipInfo]) -> None:
+        """One packet: cut, open or write. Kept lean: this runs for every packet of every camera."""
         if packet.info is not self._session:
             self._start_session(packet.info)
         if packet.track == self._converted:
             for aac in self._converter.convert(packet) if self._converter is not None else ():
-                self._mux(aac)
+                self._mux(aac, closed)
             return
-        self._mux(packet)
+        self._mux(packet, closed)
 
     def _start_session(self, info: StreamInfo) -> None:
         """A new connection: what its tracks become in the clips (G.711 is converted to AAC)."""
@@ -175,17 +123,17 @@ class Mp4Recorder(ThreadedStreamer):
                 self._tracks = tuple(self._converter.track if t is audio else t for t in info.tracks)
             self._converted = audio.index
 
-    def _mux(self, packet: EncodedPacket) -> None:
+    def _mux(self, packet: EncodedPacket, closed: list[ClipInfo]) -> None:
         writer = self._writer
         track = packet.track
         video = packet.is_video
         ending = self._ending
-        if ending is not None and self._end_previous(ending, packet, video):
+        if ending is not None and self._end_previous(ending, packet, video, closed):
             return
         if writer is not None:
             last = self._last_dts.get(track)
             if packet.info is not writer.info:  # a new session: the camera reconnected
-                self._close()
+                self._close(closed)
                 writer = None
             elif last is not None and not 0 < packet.dts - last <= self._max_gap_ticks[track]:
                 if not video:
@@ -197,12 +145,11 @@ class Mp4Recorder(ThreadedStreamer):
                 )
                 # the camera's clock restarted or jumped, not the time: the next clip goes on from here
                 self._resume = (packet.info, writer.start_wallclock + writer.duration, packet.wallclock)
-                self._broken = True
-                self._close()
+                self._close(closed)
                 writer = None
         if video and packet.keyframe:
             if writer is not None and packet.dts - writer.first_dts >= self._clip_ticks:
-                self._cut(packet)
+                self._cut(packet, closed)
                 writer = None
             if writer is None:
                 self._open(packet)
@@ -214,23 +161,25 @@ class Mp4Recorder(ThreadedStreamer):
             except Exception:
                 log.exception("%s: clip write failed", self.context.camera.id)
                 self._drop()
-        elif video and self._broken:  # no clip takes it until the next keyframe (after a jump or an error;
-            self.lost += 1  # the pictures before a connection's first keyframe are no loss)
+        elif video:
+            self.lost += 1  # no clip to write it into until the next keyframe (after a jump or an error)
 
-    def _cut(self, keyframe: EncodedPacket) -> None:
+    def _cut(self, keyframe: EncodedPacket, closed: list[ClipInfo]) -> None:
         """The clip's time is up at this keyframe. With audio, the clip is finished only once the camera's
         audio has reached the cut (audio arrives in packets of up to 128 ms, after the video of its time
         sometimes): each audio packet then goes into the clip of its time and none is lost at the cut."""
         writer = self._writer
         if writer is None or len(self._tracks) == 1:
-            self._close()
+            self._close(closed)
             return
-        self._finish_ending()
+        self._finish_ending(closed)
         self._writer, self._last_dts = None, {}
         writer.cut_at(keyframe)
         self._ending = writer
 
-    def _end_previous(self, ending: ClipWriter, packet: EncodedPacket, video: bool) -> bool:
+    def _end_previous(
+        self, ending: ClipWriter, packet: EncodedPacket, video: bool, closed: list[ClipInfo]
+    ) -> bool:
         """While the previous clip waits for its last audio: True when this packet went into it."""
         if packet.info is ending.info and not video and ending.before_cut(packet):
             try:
@@ -242,18 +191,19 @@ class Mp4Recorder(ThreadedStreamer):
                 ending.abandon()
             return True
         if not video or packet.info is not ending.info or ending.past_cut(packet, ENDING_SECONDS):
-            self._finish_ending()
+            self._finish_ending(closed)
         return False
 
-    def _finish_ending(self) -> None:
+    def _finish_ending(self, closed: list[ClipInfo]) -> None:
         ending, self._ending = self._ending, None
         if ending is not None:
-            self._finish(ending)
+            self._finish(ending, closed)
 
     def _open(self, packet: EncodedPacket) -> None:
+        start = self._wallclock(packet)
         try:
-            self._writer = ClipWriter(self.files.new(self._wallclock(packet)), packet, self._tracks)
-            self._broken = False
+            path = clip_path(self.context.recordings_dir, self.context.camera.id, start)
+            self._writer = ClipWriter(path, packet, start, self._tracks)
         except Exception:
             log.exception("%s: cannot start a clip", self.context.camera.id)
             self._drop()
@@ -263,26 +213,28 @@ class Mp4Recorder(ThreadedStreamer):
         self._clip_ticks = round(self.config.clipSeconds / tracks[packet.track].tick)
         self._max_gap_ticks = [round(self.config.maxGapSeconds / track.tick) for track in tracks]
 
-    def _close(self) -> None:
-        self._finish_ending()
+    def _close(self, closed: list[ClipInfo]) -> None:
+        self._finish_ending(closed)
         writer, self._writer = self._writer, None
         self._last_dts = {}
         if writer is not None:
-            self._finish(writer)
+            self._finish(writer, closed)
 
-    def _finish(self, writer: ClipWriter) -> None:
+    def _finish(self, writer: ClipWriter, closed: list[ClipInfo]) -> None:
         try:
-            writer.close()
+            clip = writer.close()
+            append_index(clip)
         except Exception:
             log.exception("%s: cannot close a clip", self.context.camera.id)
             self.failures += 1
             writer.abandon()
+            return
+        closed.append(clip)
 
     def _drop(self) -> None:
-        """After a muxer error (logged): the agent goes on. This clip is dropped (what reached the disk
-        stays `.part`) and counted; the next one starts at a keyframe."""
+        """After a disk or muxer error (logged): the agent goes on. This clip is dropped (what reached the
+        disk stays `.part`) and counted; the next one starts at a keyframe."""
         self.failures += 1
-        self._broken = True
         writer, self._writer = self._writer, None
         self._last_dts = {}
         if writer is not None:
@@ -303,6 +255,77 @@ class Mp4Recorder(ThreadedStreamer):
         ):
             anchor = self._anchor = _Anchor(packet.info, packet.wallclock, packet.dts)
         return anchor.wall(packet)
+
+    # --- feeding (framer thread) and flushing (event loop) ------------------------------------------
+    def offer(self, packet: EncodedPacket) -> None:
+        """Queue a packet; hand a batch to the mux thread every BATCH_PACKETS or BATCH_SECONDS."""
+        inbox = self._inbox
+        if not inbox._offer(packet):
+            return
+        if not self._batch_started:
+            self._batch_started = packet.wallclock
+        if len(inbox) >= BATCH_PACKETS or packet.wallclock - self._batch_started >= BATCH_SECONDS:
+            self._submit(inbox.drain(), cut=False)
+
+    def end_session(self) -> None:
+        self._submit(self._inbox.drain(), cut=True)
+
+    async def finish(self) -> None:
+        self.end_session()
+        if self._last is not None:
+            await asyncio.shield(asyncio.wrap_future(self._last))
+
+    def _submit(self, items: list[Item], cut: bool) -> None:
+        """Queue a batch; batches of one recorder are written one after the other, in order, whatever
+        the executor (one job drains them all while it finds more)."""
+        self._batch_started = 0.0
+        if not (items or cut):
+            return
+        with self._lock:
+            if len(self._todo) >= MAX_PENDING_BATCHES and not cut:  # the writer is stuck (a stalled disk)
+                if not self._gap_pending:
+                    log.warning(
+                        "%s: clip writing is %d batches behind (disk stalled?): dropping video until it "
+                        "catches up",
+                        self.context.camera.id,
+                        len(self._todo),
+                    )
+                self._stall_drops += sum(1 for item in items if isinstance(item, EncodedPacket))
+                self._gap_pending = True
+                return
+            if self._gap_pending:  # what was dropped lies between clips: the open clip closes here
+                items = [GAP, *items]
+                self._gap_pending = False
+                log.info("%s: clip writing caught up, recording resumes", self.context.camera.id)
+            self._todo.append((items, cut))
+            if self._draining:
+                return
+            self._draining = True
+        executor = self.context.mux_executor or self.context.io_executor
+        self._last = executor.submit(self._drain)
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._todo:
+                    self._draining = False
+                    return
+                items, cut = self._todo.popleft()
+            self._write_batch(items, cut)
+
+    def _write_batch(self, items: list[Item], cut: bool) -> None:
+        """Write one batch (the mux thread: one at a time, in order). A GAP closes the clip."""
+        closed: list[ClipInfo] = []
+        record = self._record
+        for item in items:
+            if isinstance(item, Marker):
+                self._close(closed)
+            else:
+                record(item, closed)
+        if cut:
+            self._close(closed)
+        if closed:
+            self.loop.call_soon_threadsafe(self._publish, closed)
 
     def _publish(self, clips: list[ClipInfo]) -> None:
         for clip in clips:
