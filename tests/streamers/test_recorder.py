@@ -253,3 +253,13 @@ async def test_g711_audio_is_kept_as_aac_with_no_hole_at_the_cuts(
         spans.append((start, start + float(streams["audio"]["duration"])))
     assert spans[1][0] == pytest.approx(spans[0][1], abs=0.002), spans
     assert spans[0][0] == pytest.approx(index[0]["start"], abs=0.13)  # its first packet may start earlier
+
+
+async def test_pictures_before_a_connections_first_keyframe_are_no_loss(
+    tmp_path: Path, executor: ThreadPoolExecutor
+) -> None:
+    """A camera joined in the middle of a GOP: recording starts at the first keyframe; nothing was lost."""
+    rec = recorder(tmp_path, executor)
+    index = await record(rec, PACKETS[20:150])
+    assert [e["frames"] for e in index] == [100]
+    assert rec.dropped == 0

@@ -106,14 +106,15 @@ class LiveRow:
 
 
 class _Warnings(logging.Handler):
-    """Collects what FFmpeg's decoders log (PyAV hands it to the `libav` loggers)."""
+    """Collects what FFmpeg's video decoders log (PyAV hands it to the `libav.<codec>` loggers)."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(f"{record.name}: {record.getMessage()}")
+        if record.name in ("libav.h264", "libav.hevc"):  # not what other codecs of this process say
+            self.lines.append(f"{record.name}: {record.getMessage()}")
 
 
 async def watch(url: str, seconds: float, fps: float) -> LiveRow:

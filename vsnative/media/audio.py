@@ -9,6 +9,7 @@ relays G.711 and Opus as they are (WebRTC codecs); AAC is not a WebRTC codec and
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 from dataclasses import replace
@@ -80,6 +81,7 @@ class AacConverter:
         self._layout, self._rate = layout, rate
         self._resampler = self._new_resampler()
         self._next_pts: int | None = None
+        self._last: EncodedPacket | None = None  # the last camera packet converted (what AAC packets copy)
         self.track = replace(
             source,
             codec="aac",
@@ -97,6 +99,7 @@ class AacConverter:
 
     def convert(self, packet: EncodedPacket) -> list[EncodedPacket]:
         """The AAC packets ready after this camera packet (none while a frame is being filled)."""
+        self._last = packet
         out: list[EncodedPacket] = []
         try:
             raw = av.Packet(packet.data)
@@ -108,19 +111,34 @@ class AacConverter:
                     self._resampler = self._new_resampler()
                 self._next_pts = None if frame.pts is None else frame.pts + frame.samples
                 for chunk in self._resampler.resample(frame):
-                    for encoded in self._encoder.encode(chunk):
-                        if encoded.pts is None:
-                            continue
-                        out.append(
-                            packet._replace(
-                                data=bytes(encoded),
-                                pts=encoded.pts,
-                                dts=encoded.dts if encoded.dts is not None else encoded.pts,
-                                duration=encoded.duration or 0,
-                            )
-                        )
+                    self._encode(chunk, packet, out)
         except av.error.FFmpegError as exc:  # one bad packet: a moment of silence, counted and logged once
             self.failures += 1
             if self.failures == 1:
                 log.warning("audio conversion to AAC failed (%s); the clips lose that moment of audio", exc)
         return out
+
+    def flush(self) -> list[EncodedPacket]:
+        """The session ended: the AAC packets the encoder still holds (its last quarter second)."""
+        out: list[EncodedPacket] = []
+        last = self._last
+        if last is None:
+            return out
+        self._last = None
+        with contextlib.suppress(av.error.FFmpegError):
+            for chunk in self._resampler.resample(None):
+                self._encode(chunk, last, out)
+            self._encode(None, last, out)
+        return out
+
+    def _encode(self, chunk: av.AudioFrame | None, packet: EncodedPacket, out: list[EncodedPacket]) -> None:
+        for encoded in self._encoder.encode(chunk):
+            if encoded.pts is not None:
+                out.append(
+                    packet._replace(
+                        data=bytes(encoded),
+                        pts=encoded.pts,
+                        dts=encoded.dts if encoded.dts is not None else encoded.pts,
+                        duration=encoded.duration or 0,
+                    )
+                )

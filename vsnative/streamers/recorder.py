@@ -323,9 +323,19 @@ class Mp4Recorder(ThreadedStreamer):
             else:
                 record(item, closed)
         if cut:
-            self._close(closed)
+            self._end_session(closed)
         if closed:
             self.loop.call_soon_threadsafe(self._publish, closed)
+
+    def _end_session(self, closed: list[ClipInfo]) -> None:
+        """The session is over: the open clip closes, with the converted audio the AAC encoder still held
+        (its last quarter second); the next session starts afresh."""
+        converter, self._converter = self._converter, None
+        if converter is not None:
+            for aac in converter.flush():
+                self._mux(aac, closed)
+        self._close(closed)
+        self._session = None
 
     def _publish(self, clips: list[ClipInfo]) -> None:
         for clip in clips:
