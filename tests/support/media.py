@@ -25,9 +25,12 @@ def ffmpeg(args: list[str], data: bytes | None = None) -> None:
     subprocess.run([FFMPEG, "-v", "error", "-y", *args], input=data, check=True, timeout=300)
 
 
+GOP_2S = ["-g", "50", "-keyint_min", "50", "-sc_threshold", "0", "-bf", "0"]  # at 25 fps, no B-frames
+ANNEXB_H264 = ["-bsf:v", "h264_mp4toannexb,h264_metadata=aud=insert", "-f", "h264"]  # AUDs: rtsp_camera
+
+
 def make_media(folder: Path, seconds: int = 10) -> Media:
     """25 fps test patterns with a 2 s GOP (keyframe every 50 frames) and no B-frames, like an IP camera."""
-    gop = ["-g", "50", "-keyint_min", "50", "-sc_threshold", "0", "-bf", "0"]
     media = Media(folder / "720.h264", folder / "1080.h264", folder / "720.h265", folder / "tone.aac")
     if not media.h264_720.exists():
         ffmpeg(
@@ -44,11 +47,8 @@ def make_media(folder: Path, seconds: int = 10) -> Media:
                 "baseline",
                 "-b:v",
                 "2M",
-                *gop,
-                "-bsf:v",
-                "h264_mp4toannexb,h264_metadata=aud=insert",
-                "-f",
-                "h264",
+                *GOP_2S,
+                *ANNEXB_H264,
                 str(media.h264_720),
             ]
         )
@@ -67,11 +67,8 @@ def make_media(folder: Path, seconds: int = 10) -> Media:
                 "main",
                 "-b:v",
                 "4M",
-                *gop,
-                "-bsf:v",
-                "h264_mp4toannexb,h264_metadata=aud=insert",
-                "-f",
-                "h264",
+                *GOP_2S,
+                *ANNEXB_H264,
                 str(media.h264_1080),
             ]
         )
@@ -138,20 +135,10 @@ def make_detailed_1080(folder: Path, seconds: int = 8) -> Path:
                 "8M",
                 "-bufsize",
                 "16M",
-                "-g",
-                "50",
-                "-keyint_min",
-                "50",
-                "-sc_threshold",
-                "0",
-                "-bf",
-                "0",
+                *GOP_2S,
                 "-x264-params",
                 "slices=4",
-                "-bsf:v",
-                "h264_mp4toannexb,h264_metadata=aud=insert",
-                "-f",
-                "h264",
+                *ANNEXB_H264,
                 str(path),
             ]
         )

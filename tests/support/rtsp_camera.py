@@ -114,16 +114,30 @@ class Factory(GstRtspServer.RTSPMediaFactory):
         media.connect("unprepared", lambda *_: [f.stop.set() for f in feeders])
 
 
+def loopback_server(port: int) -> GstRtspServer.RTSPServer:
+    """GStreamer's RTSP server, to listen on 127.0.0.1:port (GStreamer initialised)."""
+    Gst.init(None)
+    server = GstRtspServer.RTSPServer()
+    server.set_address("127.0.0.1")
+    server.set_service(str(port))
+    return server
+
+
+def serve(server: GstRtspServer.RTSPServer, port: int) -> None:
+    """Listen, say READY on stdout, and serve until killed."""
+    if server.attach(None) == 0:
+        raise SystemExit(f"cannot listen on 127.0.0.1:{port}")
+    print(f"READY {server.get_bound_port()}", flush=True)
+    GLib.MainLoop().run()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--mount", action="append", required=True)
     parser.add_argument("--auth", help="user:password required for every mount (basic auth)")
     args = parser.parse_args()
-    Gst.init(None)
-    server = GstRtspServer.RTSPServer()
-    server.set_address("127.0.0.1")
-    server.set_service(str(args.port))
+    server = loopback_server(args.port)
     mounts = server.get_mount_points()
     role = "anonymous"
     if args.auth:
@@ -153,10 +167,7 @@ def main() -> None:
             perms.add_permission_for_role(role, "media.factory.construct", True)
             factory.set_permissions(perms)
         mounts.add_factory(path, factory)
-    if server.attach(None) == 0:
-        raise SystemExit(f"cannot listen on 127.0.0.1:{args.port}")
-    print(f"READY {server.get_bound_port()}", flush=True)
-    GLib.MainLoop().run()
+    serve(server, args.port)
 
 
 if __name__ == "__main__":

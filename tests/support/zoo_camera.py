@@ -22,7 +22,8 @@ import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+from gi.repository import Gst, GstRtspServer  # noqa: E402
+from rtsp_camera import loopback_server, serve  # noqa: E402 - the script beside this one
 
 
 class Counter:
@@ -91,10 +92,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--camera", action="append", required=True, help="JSON: path, launch, restartSeconds")
     args = parser.parse_args()
-    Gst.init(None)
-    server = GstRtspServer.RTSPServer()
-    server.set_address("127.0.0.1")
-    server.set_service(str(args.port))
+    server = loopback_server(args.port)
     mounts = server.get_mount_points()
     cameras: dict[str, Camera] = {}
     for spec in args.camera:
@@ -102,11 +100,8 @@ def main() -> None:
         camera = Camera(conf["launch"], float(conf.get("restartSeconds", 0)))
         mounts.add_factory(conf["path"], camera)
         cameras[conf["path"]] = camera
-    if server.attach(None) == 0:
-        raise SystemExit(f"cannot listen on 127.0.0.1:{args.port}")
     threading.Thread(target=commands, args=(cameras,), daemon=True).start()
-    print(f"READY {server.get_bound_port()}", flush=True)
-    GLib.MainLoop().run()
+    serve(server, args.port)
 
 
 if __name__ == "__main__":
