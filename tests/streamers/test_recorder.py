@@ -263,3 +263,13 @@ async def test_pictures_before_a_connections_first_keyframe_are_no_loss(
     index = await record(rec, PACKETS[20:150])
     assert [e["frames"] for e in index] == [100]
     assert rec.dropped == 0
+
+
+async def test_a_reconnect_that_joins_mid_gop_loses_nothing(
+    tmp_path: Path, executor: ThreadPoolExecutor
+) -> None:
+    other = StreamInfo(session=2, tracks=PACKETS[0].info.tracks, opened_at=0)
+    rec = recorder(tmp_path, executor)
+    index = await record(rec, [*PACKETS[:100], *shifted(PACKETS[120:200], 9_000_000, info=other)])
+    assert [e["frames"] for e in index] == [100, 50]  # the second session from its first keyframe (150)
+    assert rec.dropped == 0

@@ -71,16 +71,20 @@ def audio_names(streams: list[AudioStream]) -> str:
 
 class RtspSession(FramerSession):
     def __init__(
-        self, container: InputContainer, info: StreamInfo, source_index: dict[int, int], frame_ticks: int
+        self,
+        container: InputContainer,
+        info: StreamInfo,
+        source_index: dict[int, int],
+        frame_ticks: int,
+        camera: str = "",
     ) -> None:
         self.container = container
         self.info = info
         self._track_of = source_index
         self._video = next(i for i, track in source_index.items() if info.tracks[track].kind == "video")
         video = info.video_index
-        self._units = AccessUnits(
-            info, video, frame_ticks, annexb_extradata(info.video.extradata, info.video.codec)
-        )
+        parameter_sets = annexb_extradata(info.video.extradata, info.video.codec)
+        self._units = AccessUnits(info, video, frame_ticks, parameter_sets, camera)
         self._ready = self._units.ready
         self._last_dts: dict[int, int] = {}
         streams = [container.streams[i] for i in source_index]
@@ -179,7 +183,7 @@ class RtspFramer(Framer):
         except BaseException:
             container.close()
             raise
-        return RtspSession(container, info, source_index, frame_ticks)
+        return RtspSession(container, info, source_index, frame_ticks, self.camera.id)
 
     def _describe(self, container: InputContainer, session: int) -> tuple[StreamInfo, dict[int, int]]:
         video = next((s for s in container.streams.video if s.codec_context.name in VIDEO_CODECS), None)

@@ -105,8 +105,11 @@ class _Picture:
 class AccessUnits:
     """Turns one session's demuxed video packets into whole, dated pictures (`ready`, in order)."""
 
-    def __init__(self, info: StreamInfo, track: int, frame_ticks: int, parameter_sets: bytes = b"") -> None:
+    def __init__(
+        self, info: StreamInfo, track: int, frame_ticks: int, parameter_sets: bytes = b"", camera: str = ""
+    ) -> None:
         self.info = info
+        self.camera = camera  # for the log
         self.parameter_sets = parameter_sets  # from the SDP: put before keyframes that lack them
         self.track = track
         self.codec = info.tracks[track].codec
@@ -135,20 +138,7 @@ class AccessUnits:
             and not (self.hold_all or self._prefix or self._undated)
             and not (16 <= kind <= 23 if self.hevc else kind == 5)
         ):  # the common case: a whole dated picture that is not a keyframe, nothing held before it
-            if pts is None:
-                pts = dts
-            elif pts != dts:
-                self._reorders = True
-            step = dts - last
-            if 0 < step < 4 * self._step:
-                self._step = step
-            self._last_dts = dts
-            if pts > self._last_pts:
-                self._last_pts = pts
-            self._last_stamp = pts
-            self.ready.append(
-                EncodedPacket(self.info, self.track, data, pts, dts, False, wallclock, duration)
-            )
+            self._emit(data, pts, dts, False, wallclock, duration)
             return
         if kind < 0:  # parameter sets, SEI or a delimiter alone: they open the next picture
             self._complete()
@@ -170,9 +160,9 @@ class AccessUnits:
                 if not self.hold_all:
                     self.hold_all = True
                     log.info(
-                        "session %d: pictures arrive in several packets; holding each until the next "
-                        "(one frame of latency)",
-                        self.info.session,
+                        "camera %s: pictures arrive in several packets; each is held until the next "
+                        "starts (one frame of latency); one picture was damaged",
+                        self.camera,
                     )
                 return
             if pending is None:  # joined in the middle of a picture (the connection's first packet)
@@ -238,33 +228,29 @@ class AccessUnits:
                 self.lost += 1
 
     def _deliver(self, picture: _Picture, dts: int) -> None:
-        pts = picture.pts
-        if pts is None:
-            pts = dts
-        elif pts != dts:
-            self._reorders = True
-        if self._last_dts is not None and 0 < dts - self._last_dts < 4 * self._step:
-            self._step = dts - self._last_dts
-        self._last_dts = dts
-        self._last_pts = max(self._last_pts, pts)
-        self._last_stamp = pts
         parts = picture.parts
         if picture.keyframe:
             data = with_parameter_sets(self._join(parts), self.codec, self.parameter_sets)
         else:
             data = parts[0] if len(parts) == 1 else self._join(parts)
-        self.ready.append(
-            EncodedPacket(
-                self.info,
-                self.track,
-                data,
-                pts,
-                dts,
-                picture.keyframe,
-                picture.wallclock,
-                picture.duration,
-            )
-        )
+        self._emit(data, picture.pts, dts, picture.keyframe, picture.wallclock, picture.duration)
+
+    def _emit(
+        self, data: bytes, pts: int | None, dts: int, keyframe: bool, wallclock: float, duration: int
+    ) -> None:
+        """A whole, dated picture to `ready` (and what the stream's timing shows of it noted)."""
+        if pts is None:
+            pts = dts
+        elif pts != dts:
+            self._reorders = True
+        last = self._last_dts
+        if last is not None and 0 < dts - last < 4 * self._step:
+            self._step = dts - last
+        self._last_dts = dts
+        if pts > self._last_pts:
+            self._last_pts = pts
+        self._last_stamp = pts
+        self.ready.append(EncodedPacket(self.info, self.track, data, pts, dts, keyframe, wallclock, duration))
 
     def _join(self, parts: list[bytes]) -> bytes:
         """The parts of one picture as one access unit, leaving out parameter sets it already carries

@@ -85,6 +85,7 @@ class Mp4Recorder(ThreadedStreamer):
         self._converted = -1  # the index of the track it converts
         self._ending: ClipWriter | None = None  # the previous clip, still taking the audio of its time
         self.lost = 0  # video pictures that no clip could take (counted in drops)
+        self._broken = False  # the last clip ended on a jump or an error: pictures until a keyframe are lost
         self.failures = 0
 
     @property
@@ -106,7 +107,7 @@ class Mp4Recorder(ThreadedStreamer):
 
     def _start_session(self, info: StreamInfo) -> None:
         """A new connection: what its tracks become in the clips (G.711 is converted to AAC)."""
-        self._session = info
+        self._session, self._broken = info, False
         self._converter, self._converted, self._tracks = None, -1, info.tracks
         audio = info.audio
         if audio is not None and audio.codec in CONVERTED:
@@ -145,6 +146,7 @@ class Mp4Recorder(ThreadedStreamer):
                 )
                 # the camera's clock restarted or jumped, not the time: the next clip goes on from here
                 self._resume = (packet.info, writer.start_wallclock + writer.duration, packet.wallclock)
+                self._broken = True
                 self._close(closed)
                 writer = None
         if video and packet.keyframe:
@@ -161,8 +163,8 @@ class Mp4Recorder(ThreadedStreamer):
             except Exception:
                 log.exception("%s: clip write failed", self.context.camera.id)
                 self._drop()
-        elif video:
-            self.lost += 1  # no clip to write it into until the next keyframe (after a jump or an error)
+        elif video and self._broken:  # no clip takes it until the next keyframe (after a jump or an error;
+            self.lost += 1  # the pictures before a connection's first keyframe are no loss)
 
     def _cut(self, keyframe: EncodedPacket, closed: list[ClipInfo]) -> None:
         """The clip's time is up at this keyframe. With audio, the clip is finished only once the camera's
@@ -204,6 +206,7 @@ class Mp4Recorder(ThreadedStreamer):
         try:
             path = clip_path(self.context.recordings_dir, self.context.camera.id, start)
             self._writer = ClipWriter(path, packet, start, self._tracks)
+            self._broken = False
         except Exception:
             log.exception("%s: cannot start a clip", self.context.camera.id)
             self._drop()
@@ -235,6 +238,7 @@ class Mp4Recorder(ThreadedStreamer):
         """After a disk or muxer error (logged): the agent goes on. This clip is dropped (what reached the
         disk stays `.part`) and counted; the next one starts at a keyframe."""
         self.failures += 1
+        self._broken = True
         writer, self._writer = self._writer, None
         self._last_dts = {}
         if writer is not None:
