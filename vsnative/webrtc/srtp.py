@@ -52,7 +52,7 @@ class FrameProtector:
 
     def _grow(self, size: int) -> None:
         self._cdata = ffi.new("unsigned char[]", size)
-        self.buffer = memoryview(ffi.buffer(self._cdata))
+        self._buffer = memoryview(ffi.buffer(self._cdata))  # valid until it grows: protect() returns it
         self._size = size
 
     def protect(self, packets: list[bytes]) -> tuple[memoryview, list[int]]:
@@ -63,7 +63,7 @@ class FrameProtector:
         if need > self._size:
             self._grow(max(need, 2 * self._size))
         buffer, cdata, length, protect, context = (
-            self.buffer,
+            self._buffer,
             self._cdata,
             self._length,
             self._protect,
