@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import logging
 import threading
 import time
@@ -28,6 +29,7 @@ from vsnative.media.audio import describe as audio_plan
 from vsnative.media.fanout import FanOut
 from vsnative.media.packets import EncodedPacket, StreamInfo
 from vsnative.models import Camera
+from vsnative.parts import Part, PartState, ThreadGuard, guarded
 from vsnative.pipeline import CameraPipeline
 from vsnative.streamers.base import STREAMERS, Streamer, StreamerContext, ThreadedStreamer
 from vsnative.streamers.webrtc import WebRtcStreamer
@@ -90,6 +92,8 @@ class AgentEnv:
     backoff_initial: float = 1.0
     backoff_cap: float = 30.0
     healthy_reset_seconds: float = 30.0
+    part_backoff_initial: float = 1.0  # a failed part (detector, live view, alerter) restarts after this,
+    part_backoff_cap: float = 60.0  # doubling up to this
     ice: IceSettings | None = None  # for live viewers (webrtc streamer)
 
 
@@ -128,8 +132,12 @@ class Agent:
         else:
             framer_config = getattr(pipeline.framers, camera.framerType, None) or framer_cls.config_model()
             self.framer = framer_cls(camera, framer_config)
+        self.parts: list[Part] = []  # what runs under a guard: all but the framer and the recorder
         alerters = [ALERTERS.get(cfg.type)(cfg, env.recordings_dir) for cfg in pipeline.alerters]
+        for alerter in alerters:
+            alerter.part = self._part(f"alerter:{alerter.config.type}")
         self.alerts = AlertBus(pipeline.alerts, alerters, env.events)
+        self._alerts_part = self._part("alerts")
         self.context = StreamerContext(
             camera,
             env.recordings_dir,
@@ -146,6 +154,14 @@ class Agent:
             STREAMERS.get(cfg.type)(cfg, self.context) for cfg in pipeline.streamers
         ]
         self._threaded = [s for s in self.streamers if isinstance(s, ThreadedStreamer)]
+        self._thread_guards = [  # live view's intake, guarded in the framer thread
+            ThreadGuard(self._part(s.config.type), s.offer, s.end_session)
+            for s in self._threaded
+            if not s.essential
+        ]
+        self._loop_side = [  # the detector: on the loop, each on its own subscription, guarded
+            (s, self._part(s.config.type)) for s in self.streamers if not isinstance(s, ThreadedStreamer)
+        ]
 
     # --- health ----------------------------------------------------------------------------------
     @property
@@ -215,6 +231,7 @@ class Agent:
             "counters": {**self.counters.as_dict(), "drops": sum(losses.values()), "lost": losses},
             "viewers": self.viewers,
             "liveView": self.live.status() if self.live is not None else None,
+            "parts": [part.snapshot() for part in self.parts],
         }
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -225,17 +242,16 @@ class Agent:
 
     async def run(self) -> None:
         log.info("agent %s starting for camera %s (%s)", self.agent_id, self.camera.id, self.camera.safe_url)
-        alerts = asyncio.create_task(self.alerts.run(), name=f"alerts-{self.camera.id}")
+        alerts = asyncio.create_task(
+            guarded(self._alerts_part, self.alerts.run), name=f"alerts-{self.camera.id}"
+        )
         try:
             async with asyncio.TaskGroup() as tg:
                 loop = asyncio.get_running_loop()
                 for threaded in self._threaded:
                     threaded.attach(loop)
-                for streamer in self.streamers:
-                    if isinstance(streamer, ThreadedStreamer):
-                        continue  # fed by the framer thread itself
-                    sub = self.fanout.subscribe(streamer.config.type, streamer.queue_packets)
-                    tg.create_task(streamer.run(sub))
+                for streamer, part in self._loop_side:
+                    tg.create_task(guarded(part, functools.partial(self._run_streamer, streamer, part)))
                 tg.create_task(self._framer_loop())
                 tg.create_task(self._heartbeat_loop())
                 tg.create_task(self._loss_loop())
@@ -247,6 +263,23 @@ class Agent:
                 await alerts
             self.state = AgentState.STOPPED
             log.info("agent %s stopped for camera %s", self.agent_id, self.camera.id)
+
+    def _part(self, name: str) -> Part:
+        part = Part(
+            name, self.camera.id, backoff=Backoff(self.env.part_backoff_initial, self.env.part_backoff_cap)
+        )
+        self.parts.append(part)
+        return part
+
+    async def _run_streamer(self, streamer: Streamer, part: Part) -> None:
+        """One run of a loop-side streamer (the detector), on a subscription of its own."""
+        sub = self.fanout.subscribe(streamer.config.type, streamer.queue_packets)
+        try:
+            await streamer.run(sub)
+        finally:
+            sub.unsubscribe()
+        if streamer.disabled:
+            part.set(PartState.DISABLED, streamer.disabled)
 
     async def _framer_loop(self) -> None:
         if self.framer is None:
@@ -314,7 +347,9 @@ class Agent:
         if self._stopping.is_set():
             self._thread_stop.set()
 
-        counters, threaded, fanout = self.counters, self._threaded, self.fanout
+        counters, fanout = self.counters, self.fanout
+        essential = [s for s in self._threaded if s.essential]  # the recorder: a failure ends the session
+        guards = self._thread_guards
         first = True
 
         def deliver(packet: EncodedPacket) -> None:
@@ -325,9 +360,11 @@ class Agent:
             counters.bytes += len(packet.data)
             if packet.keyframe and packet.is_video:
                 counters.keyframes += 1
-            self.last_packet_at = time.monotonic()
-            for streamer in threaded:
+            now = self.last_packet_at = time.monotonic()
+            for streamer in essential:
                 streamer.offer(packet)
+            for guard in guards:  # live view's GOP cache: whatever it raises stays in it
+                guard.offer(packet, now)
             if first:
                 first = False
                 loop.call_soon_threadsafe(self._running, session.info)

@@ -142,3 +142,30 @@ async def test_hanging_webhook_times_out_and_never_blocks_publishing(receiver_ur
     await asyncio.gather(task, return_exceptions=True)
     assert hook.failed >= 2
     assert hook.sent == 0
+
+
+def numpy_alert() -> Alert:
+    """What the motion detector and numpy-computed boxes give: numpy numbers, not Python ones."""
+    numbers: Any = (np.float32(0.875), (np.float32(0.1), np.float64(0.2), np.float32(0.5), np.float64(0.8)))
+    d = Detection(np.str_("person"), *numbers)
+    return Alert("cam", "Front", float(np.float64(1000.5)), d, [d], IMAGE)
+
+
+async def test_numpy_numbers_reach_the_snapshot_the_event_store_and_the_webhook_as_plain_data(
+    tmp_path: Path, receiver_url: Any
+) -> None:
+    receiver = Receiver()
+    hook = WebhookAlerter(WebhookConfig.model_validate({"url": await receiver_url(receiver)}), None)
+    events = EventStore(tmp_path / "events.db")
+    bus = AlertBus(AlertsConfig(), [SnapshotAlerter(SnapshotConfig(), tmp_path), hook], events)
+    bus.publish(numpy_alert())
+    await drain(bus)
+    (payload,) = receiver.received
+    assert payload["label"] == "person"
+    assert payload["confidence"] == 0.875
+    assert payload["box"] == pytest.approx([0.1, 0.2, 0.5, 0.8], abs=1e-6)
+    (event,) = events.query(camera="cam")
+    assert event.snapshot is not None
+    assert Path(event.snapshot).stat().st_size > 1000
+    assert type(event.confidence) is float
+    events.close()

@@ -17,7 +17,7 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from tests.alerters.test_bus import alert
+from tests.alerters.test_bus import alert, numpy_alert
 from tests.support.camera import free_port
 from vsnative.alerters.mqtt import MqttAlerter, MqttConfig
 
@@ -120,3 +120,15 @@ async def test_alerts_survive_a_broker_restart(broker: Broker, alerter: MqttAler
         await asyncio.sleep(0.1)
     assert alerter.published == 2
     assert alerter.dropped == 0
+
+
+async def test_a_detection_holding_numpy_numbers_is_published(broker: Broker, alerter: MqttAlerter) -> None:
+    """The motion detector's boxes are numpy.float64, which orjson refuses: the alerter's task died on
+    the first motion event and nothing reached the broker."""
+    sub = await connected(broker.port)
+    await sub.subscribe("vsnative/cam/events", qos=1)
+    await alerter.send(numpy_alert())
+    ((_, payload, _),) = await receive(sub, 1)
+    await sub.__aexit__(None, None, None)
+    assert payload["label"] == "person"
+    assert payload["box"] == pytest.approx([0.1, 0.2, 0.5, 0.8], abs=1e-6)

@@ -108,3 +108,21 @@ def odd_output_model(path: Path, size: int = 32) -> Path:
     model.ir_version = 8
     onnx.save(model, path)
     return path
+
+
+def not_a_detector_model(path: Path, size: int = 32) -> Path:
+    """An image model that is no detector: it takes 8-bit pictures (a YOLO warm-up feeds floats, so
+    running it fails inside onnxruntime) and answers a class score."""
+    nodes = [
+        helper.make_node("Cast", ["images"], ["f"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceMean", ["f"], ["output0"], axes=[2, 3], keepdims=0),
+    ]
+    inputs = [helper.make_tensor_value_info("images", TensorProto.UINT8, [1, 3, size, size])]
+    outputs = [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 3])]
+    model = helper.make_model(
+        helper.make_graph(nodes, "classifier", inputs, outputs),
+        opset_imports=[helper.make_opsetid("", OPSET)],
+    )
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path

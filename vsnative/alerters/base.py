@@ -10,6 +10,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from vsnative.detectors.base import Detection
+from vsnative.parts import Part
 from vsnative.registry import Registry
 
 
@@ -28,17 +29,18 @@ class Alert:
     links: dict[str, str] = field(default_factory=dict)  # API URLs (snapshot, clip)
 
     def payload(self) -> dict[str, Any]:
-        """JSON for webhooks and MQTT."""
+        """JSON for webhooks and MQTT: plain Python values only (a detector's numbers may be numpy's,
+        which the JSON encoders refuse)."""
         d = self.detection
         return {
             "eventId": self.event_id,
             "cameraId": self.camera_id,
             "cameraName": self.camera_name,
-            "label": d.label,
-            "confidence": round(d.confidence, 4),
-            "box": [round(v, 4) for v in d.box],
-            "timestamp": self.timestamp,
-            **self.links,
+            "label": str(d.label),
+            "confidence": round(float(d.confidence), 4),
+            "box": [round(float(v), 4) for v in d.box],
+            "timestamp": float(self.timestamp),
+            **{str(k): str(v) for k, v in self.links.items()},
         }
 
 
@@ -48,6 +50,7 @@ class Alerter(ABC):
     def __init__(self, config: Any, recordings_dir: Any) -> None:
         self.config = config
         self.recordings_dir = recordings_dir
+        self.part: Part | None = None  # its state in the agent's API answer, when an agent runs it
 
     @abstractmethod
     async def send(self, alert: Alert) -> None:

@@ -14,6 +14,7 @@ from vsnative import telemetry
 from vsnative.alerters.base import Alert, Alerter
 from vsnative.alerters.snapshot import SnapshotAlerter
 from vsnative.events import Event, EventStore
+from vsnative.parts import PartState
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +94,18 @@ class AlertBus:
 
     @staticmethod
     async def _send(alerter: Alerter, alert: Alert) -> None:
+        """One alerter; whatever it raises stays in it (marked failed, logged with the traceback)."""
+        part = alerter.part
         try:
             await alerter.send(alert)
-        except Exception:
-            log.exception("alerter %s failed for camera %s", type(alerter).__name__, alert.camera_id)
+        except Exception as exc:  # an alerter's bug must not stop the others or the bus
+            if part is None:
+                log.exception("alerter %s failed for camera %s", type(alerter).__name__, alert.camera_id)
+            else:
+                part.fail(exc)
+        else:
+            if part is not None and part.state == PartState.FAILED and not part.retry_at:
+                part.set(PartState.RUNNING)
 
     def stats(self) -> dict[str, Any]:
         return {"published": self.published, "suppressed": self.suppressed, "dropped": self.dropped}

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from vsnative.alerters.base import ALERTERS, Alert, Alerter
 from vsnative.backoff import Backoff
+from vsnative.parts import guarded
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,9 @@ class MqttAlerter(Alerter):
         self.dropped = 0
 
     async def send(self, alert: Alert) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=f"mqtt-{alert.camera_id}")
+        if self._task is None:  # the connection's own task: guarded like the alerter (cancelled in close)
+            run = self._run() if self.part is None else guarded(self.part, self._run)
+            self._task = asyncio.create_task(run, name=f"mqtt-{alert.camera_id}")
         if self._queue.full():  # the broker is away for long: keep the newest alerts
             self._queue.get_nowait()
             self.dropped += 1

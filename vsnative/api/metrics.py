@@ -8,6 +8,7 @@ from aiohttp import web
 
 from vsnative.agent import AgentState
 from vsnative.api.keys import SERVICES
+from vsnative.parts import PartState
 
 routes = web.RouteTableDef()
 
@@ -71,6 +72,27 @@ async def metrics(request: web.Request) -> web.Response:
             lines.append(
                 f'vsnative_camera_state{{camera="{_label(agent.camera.id)}",state="{state.value}"}} {value}'
             )
+    lines += [
+        "# HELP vsnative_camera_part_up 1 while a guarded part (detector, live view, alerter) runs, 0 when "
+        "it failed (restarting), is disabled or stopped",
+        "# TYPE vsnative_camera_part_up gauge",
+    ]
+    for agent in agents:
+        camera = _label(agent.camera.id)
+        for guarded_part in agent.parts:
+            up = int(guarded_part.state == PartState.RUNNING)
+            lines.append(
+                f'vsnative_camera_part_up{{camera="{camera}",part="{_label(guarded_part.name)}"}} {up}'
+            )
+    lines += [
+        "# HELP vsnative_camera_part_failures_total times a guarded part raised (it is restarted)",
+        "# TYPE vsnative_camera_part_failures_total counter",
+    ]
+    for agent in agents:
+        camera = _label(agent.camera.id)
+        for guarded_part in agent.parts:
+            name, failures = _label(guarded_part.name), guarded_part.failures
+            lines.append(f'vsnative_camera_part_failures_total{{camera="{camera}",part="{name}"}} {failures}')
     lines += [
         "# HELP vsnative_camera_viewers live viewers (WebRTC) of the camera",
         "# TYPE vsnative_camera_viewers gauge",

@@ -108,6 +108,22 @@ AGENT = {
         "lastError": {"type": "string"},
         "viewers": {"type": "integer"},
         "liveView": {"anyOf": [LIVE, {"type": "null"}]},
+        "parts": {
+            "type": "array",
+            "description": "the parts recording does not need, each under its own guard",
+            "items": {
+                "type": "object",
+                "required": ["name", "state", "failures"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "state": {"enum": ["running", "failed", "disabled", "stopped"]},
+                    "reason": {"type": ["string", "null"]},
+                    "failures": {"type": "integer"},
+                    "lastFailure": {"type": ["string", "null"]},
+                    "since": {"type": "integer"},
+                },
+            },
+        },
         "counters": {
             "type": "object",
             "properties": {

@@ -20,6 +20,13 @@ class Detection:
     confidence: float
     box: tuple[float, float, float, float]  # x1, y1, x2, y2 relative to the picture (0..1)
 
+    def __post_init__(self) -> None:
+        # detectors compute with numpy; what leaves them is plain Python (JSON encoders refuse numpy's
+        # numbers: the MQTT alerter died on the motion detector's numpy.float64 boxes)
+        object.__setattr__(self, "label", str(self.label))
+        object.__setattr__(self, "confidence", float(self.confidence))
+        object.__setattr__(self, "box", tuple(float(v) for v in self.box))
+
     @property
     def area(self) -> float:
         x1, y1, x2, y2 = self.box

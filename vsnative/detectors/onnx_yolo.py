@@ -102,16 +102,19 @@ class OnnxYolo(Detector):
         self.size = self.config.inputSize or (int(height) if static else 640)
         dims = tuple(d if isinstance(d, int) else -1 for d in outputs[0].shape)
         self.input_name = inputs[0].name
-        warm = self.session.run(None, {self.input_name: np.zeros((1, 3, self.size, self.size), np.float32)})[
-            0
-        ]
+        try:  # the warm-up: a model that is not a YOLO detector shows it here, as an error of its own
+            warm = self.session.run(
+                None, {self.input_name: np.zeros((1, 3, self.size, self.size), np.float32)}
+            )[0]
+        except Exception as exc:
+            raise PluginError(f"onnxYolo: {path.name} does not run as a YOLO detector: {exc}") from exc
         if self.layout == "auto":
             self.layout = detect_layout(tuple(warm.shape))
         nc = self._classes(warm.shape)
         if self.config.classNames is not None:
             try:
                 self.names = [n.strip() for n in self.config.classNames.read_text().splitlines() if n.strip()]
-            except OSError as exc:
+            except (OSError, UnicodeDecodeError) as exc:
                 raise PluginError(
                     f"onnxYolo: cannot read class names {self.config.classNames}: {exc}"
                 ) from exc

@@ -47,6 +47,7 @@ class Streamer(ABC):
     def __init__(self, config: Any, context: StreamerContext) -> None:
         self.config = config
         self.context = context
+        self.disabled: str | None = None  # why the streamer turned itself off (it cannot work as configured)
 
     @abstractmethod
     async def run(self, subscription: Subscription) -> None:
@@ -55,7 +56,10 @@ class Streamer(ABC):
 
 class ThreadedStreamer(Streamer):
     """A streamer fed inside the framer's own thread, with no event-loop hop per packet (the recorder:
-    measured 0.33 vs 0.42 CPU-s per stream-minute at 32 cameras). `offer` must be quick and never block."""
+    measured 0.33 vs 0.42 CPU-s per stream-minute at 32 cameras). `offer` must be quick and never block.
+    An `essential` one (the recorder) ends the session when it raises; any other is guarded (parts.py)."""
+
+    essential = False
 
     @property
     def dropped(self) -> int:

@@ -76,7 +76,6 @@ class DetectorStreamer(Streamer):
         self.detector: Detector = DETECTORS.get(config.detector.type)(config.detector)
         self.gate = MotionDetector(config.motionGate) if config.motionGate else None
         self.decoder: FrameDecoder | None = None
-        self.error = ""
         self.pictures = 0  # pictures that went through the model
         self.stale = 0  # keyframes skipped because a newer one was waiting
         self.gated = 0  # pictures the motion gate kept from the model
@@ -89,7 +88,7 @@ class DetectorStreamer(Streamer):
         try:
             await loop.run_in_executor(pool, self.detector.load)
         except PluginError as exc:
-            self.error = str(exc)
+            self.disabled = str(exc)
             log.error("camera %s: detector disabled: %s (recording carries on)", self.context.camera.id, exc)
             subscription.unsubscribe()
             return

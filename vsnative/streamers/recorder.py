@@ -61,6 +61,7 @@ class Mp4Recorder(ThreadedStreamer):
 
     config_model = Mp4RecorderConfig
     config: Mp4RecorderConfig
+    essential = True  # recording is what an agent is for
 
     def __init__(self, config: Mp4RecorderConfig, context: StreamerContext) -> None:
         super().__init__(config, context)

@@ -1,0 +1,243 @@
+"""One failing part cannot stop recording: a detector, live view's packet intake and an alerter that
+raise are marked failed with their reason, logged with the traceback, restarted after a backoff, and
+come back; clips keep coming all along. A model that cannot work disables its detector, with a reason."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.support.onnx_models import not_a_detector_model, red_square_model
+from vsnative.agent import Agent, AgentEnv, AgentState
+from vsnative.alerters.base import Alert, Alerter
+from vsnative.alerters.bus import AlertBus, AlertsConfig
+from vsnative.alerters.snapshot import SnapshotAlerter, SnapshotConfig
+from vsnative.detectors.base import Detection
+from vsnative.detectors.motion import MotionDetector
+from vsnative.framers.synthetic import SyntheticFramerConfig
+from vsnative.media.gop import GopCache
+from vsnative.models import Camera
+from vsnative.parts import Part, PartState, ThreadGuard, guarded
+from vsnative.pipeline import CameraPipeline, FramersConfig
+from vsnative.streamers.detect import DetectorStreamerConfig
+from vsnative.streamers.recorder import Mp4RecorderConfig
+from vsnative.streamers.webrtc import WebRtcConfig
+
+SMALL = FramersConfig(random=SyntheticFramerConfig(width=160, height=120, fps=10, gopSeconds=0.5))
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[AgentEnv]:
+    with ThreadPoolExecutor(2) as demux, ThreadPoolExecutor(2) as io, ThreadPoolExecutor(1) as detect:
+        yield AgentEnv(
+            tmp_path,
+            demux,
+            io,
+            detect_executor=detect,
+            heartbeat_seconds=60,
+            part_backoff_initial=0.3,
+            part_backoff_cap=0.6,
+        )
+
+
+def part(agent: Agent, name: str) -> Part:
+    return next(p for p in agent.parts if p.name == name)
+
+
+async def until(check: Any, seconds: float, what: str) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out: {what}")
+
+
+def failing_first(times: int, real: Any) -> Any:
+    """A method that raises RuntimeError its first `times` calls, then does what `real` does."""
+    calls = {"n": 0}
+
+    def method(self: Any, *args: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] <= times:
+            raise RuntimeError(f"boom {calls['n']}")
+        return real(self, *args)
+
+    return method
+
+
+async def test_a_detector_that_raises_is_restarted_and_recording_goes_on(
+    env: AgentEnv, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(MotionDetector, "detect", failing_first(2, MotionDetector.detect))
+    pipeline = CameraPipeline(
+        framers=SMALL,
+        streamers=[
+            Mp4RecorderConfig(clipSeconds=1),
+            DetectorStreamerConfig.model_validate({"detector": {"type": "motion"}, "fps": 5}),
+        ],
+        alerters=[],
+    )
+    agent = Agent(Camera(id="cam", framerType="random"), pipeline, env)
+    task = asyncio.create_task(agent.run())
+    try:
+        detector = part(agent, "detector")
+        await until(lambda: detector.failures >= 1, 10, "the detector to fail")
+        assert detector.state == PartState.FAILED
+        assert detector.reason == "RuntimeError: boom 1"
+        shown = next(p for p in agent.snapshot()["parts"] if p["name"] == "detector")
+        assert shown["failures"] == 1
+        assert shown["lastFailure"] == "RuntimeError: boom 1"
+        await until(lambda: detector.failures == 2 and str(detector.state) == "running", 10, "it comes back")
+        clips = agent.counters.clips
+        await until(lambda: agent.counters.clips >= clips + 2, 10, "clips to keep coming")
+        assert agent.state == AgentState.RUNNING
+        assert not task.done()
+    finally:
+        agent.stop()
+        await asyncio.wait_for(task, 10)
+    failures = [r for r in caplog.records if "detector failed" in r.getMessage()]
+    assert len(failures) == 2
+    assert all(r.exc_info for r in failures), "each failure is logged with its traceback"
+
+
+async def test_live_views_packet_intake_that_raises_in_the_framer_thread_stays_in_it(
+    env: AgentEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(GopCache, "add", failing_first(1, GopCache.add))
+    pipeline = CameraPipeline(
+        framers=SMALL, streamers=[Mp4RecorderConfig(clipSeconds=1), WebRtcConfig()], alerters=[]
+    )
+    agent = Agent(Camera(id="cam", framerType="random"), pipeline, env)
+    task = asyncio.create_task(agent.run())
+    try:
+        live = part(agent, "webrtc")
+        await until(lambda: live.failures == 1, 10, "live view to fail")
+        assert live.reason == "RuntimeError: boom 1"
+        await until(lambda: live.state == PartState.RUNNING, 10, "live view to come back")
+        await until(lambda: agent.live is not None and agent.live.gop.snapshot(), 10, "a GOP cached again")
+        await until(lambda: agent.counters.clips >= 3, 10, "clips")
+        assert agent.counters.reconnects == 0, "the framer's session went on"
+    finally:
+        agent.stop()
+        await asyncio.wait_for(task, 10)
+
+
+class Flaky(Alerter):
+    """An alerter with a bug in its first send."""
+
+    config_model = SnapshotConfig
+
+    def __init__(self) -> None:
+        super().__init__(SnapshotConfig(), None)
+        self.sent = 0
+
+    async def send(self, alert: Alert) -> None:
+        self.sent += 1
+        if self.sent == 1:
+            raise KeyError("a bug")
+
+
+async def test_an_alerter_that_raises_is_marked_failed_and_the_others_still_get_the_alert(
+    tmp_path: Path,
+) -> None:
+    flaky = Flaky()
+    flaky.part = Part("alerter:flaky", "cam")
+    snapshot = SnapshotAlerter(SnapshotConfig(), tmp_path)
+    bus = AlertBus(AlertsConfig(cooldownSeconds=0), [snapshot, flaky], None)
+    task = asyncio.create_task(bus.run())
+    try:
+        detection = Detection("person", 0.9, (0.1, 0.2, 0.5, 0.8))
+        bus.publish(Alert("cam", "Front", 1000.0, detection, [detection], np.zeros((60, 80, 3), np.uint8)))
+        await until(lambda: flaky.part is not None and flaky.part.failures == 1, 5, "the alerter to fail")
+        assert flaky.part.reason == "KeyError: 'a bug'"
+        assert flaky.part.state == PartState.FAILED
+        bus.publish(Alert("cam", "Front", 1001.0, detection, [detection], np.zeros((60, 80, 3), np.uint8)))
+        await until(lambda: flaky.sent == 2, 5, "the next alert to reach it")
+        assert str(flaky.part.state) == "running"
+        assert len(list((tmp_path / "cam" / "alerts").glob("*.jpg"))) == 2, "the snapshot alerter went on"
+        assert not task.done()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_model_that_is_not_a_yolo_detector_disables_detection_with_its_reason(
+    env: AgentEnv, tmp_path: Path
+) -> None:
+    names = tmp_path / "names.txt"
+    names.write_bytes(b"\xff\xfe not utf-8 \x81")
+    cases = {
+        "classifier": {"model": str(not_a_detector_model(tmp_path / "classifier.onnx"))},
+        "names": {"model": str(red_square_model(tmp_path / "red.onnx")), "classNames": str(names)},
+    }
+    for case, detector in cases.items():
+        config = DetectorStreamerConfig.model_validate({"detector": {"type": "onnxYolo", **detector}})
+        pipeline = CameraPipeline(
+            framers=SMALL, streamers=[Mp4RecorderConfig(clipSeconds=1), config], alerters=[]
+        )
+        agent = Agent(Camera(id=f"cam-{case}", framerType="random"), pipeline, env)
+        task = asyncio.create_task(agent.run())
+        try:
+            detection = part(agent, "detector")
+            await until(lambda d=detection: d.state == PartState.DISABLED, 10, f"{case}: disabled")
+            assert detection.reason is not None
+            assert detection.reason.startswith("onnxYolo: ")
+            await until(lambda a=agent: a.counters.clips >= 2, 10, f"{case}: recording goes on")
+            assert detection.failures == 0
+        finally:
+            agent.stop()
+            await asyncio.wait_for(task, 10)
+
+
+async def test_guarded_restarts_with_backoff_and_ends_when_the_part_returns(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    part_ = Part("thing", "cam")
+    part_.backoff.initial = part_.backoff.cap = 0.05
+    runs = {"n": 0}
+
+    async def run() -> None:
+        runs["n"] += 1
+        if runs["n"] < 3:
+            raise ValueError(f"try {runs['n']}")
+
+    with caplog.at_level(logging.ERROR):
+        await asyncio.wait_for(guarded(part_, run), 5)
+    assert runs["n"] == 3
+    assert part_.failures == 2
+    assert part_.state == PartState.STOPPED
+    assert [r.exc_info is not None for r in caplog.records if "thing failed" in r.getMessage()] == [
+        True,
+        True,
+    ]
+
+
+def test_a_thread_side_part_that_raises_is_skipped_for_its_backoff_then_restarted() -> None:
+    offered: list[object] = []
+    restarts: list[int] = []
+
+    def offer(packet: Any) -> None:
+        if not offered:
+            offered.append("raised")
+            raise np.linalg.LinAlgError("in the framer thread")
+        offered.append(packet)
+
+    guard = ThreadGuard(Part("webrtc", "cam"), offer, lambda: restarts.append(1))
+    guard.offer("p1", now=100.0)  # type: ignore[arg-type]
+    assert guard.part.state == PartState.FAILED
+    retry_at = guard.part.retry_at
+    assert retry_at > 100.0
+    guard.offer("p2", now=retry_at - 0.01)  # type: ignore[arg-type]
+    assert offered == ["raised"]
+    assert not restarts
+    guard.offer("p3", now=retry_at)  # type: ignore[arg-type]
+    assert offered == ["raised", "p3"]
+    assert restarts == [1]
+    assert str(guard.part.state) == "running"
