@@ -113,8 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from vsnative import telemetry
 
     telemetry.configure_from_env()
-    _run(run(settings, roles, pipeline, file_store))
-    return 0
+    return _run(run(settings, roles, pipeline, file_store))
 
 
 def _report(exc: ConfigError) -> None:
@@ -175,10 +174,9 @@ def _import(settings: Settings, path: Path) -> int:
     return 0
 
 
-def _run(coro: Coroutine[Any, Any, None]) -> None:
+def _run(coro: Coroutine[Any, Any, int]) -> int:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on every supported platform
-        asyncio.run(coro)
-    else:
-        uvloop.run(coro)
+        return asyncio.run(coro)
+    return uvloop.run(coro)

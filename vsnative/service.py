@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import faulthandler
-import io as io_module
+import functools
 import logging
 import os
 import signal
@@ -36,6 +37,7 @@ from vsnative.log import redact
 from vsnative.pipeline import PipelineFile, load_pipeline
 from vsnative.recordings import sweep
 from vsnative.settings import Settings
+from vsnative.supervisor import Supervisor
 from vsnative.webrtc.ice import offer_host_addresses
 
 log = logging.getLogger(__name__)
@@ -109,8 +111,9 @@ async def _retention_loop(settings: Settings, pipeline: PipelineFile, executor: 
 
 async def run(
     settings: Settings, roles: Roles, pipeline: PipelineFile, file_store: FileCameraStore | None
-) -> None:
-    """Run the chosen roles until SIGINT or SIGTERM, then stop every agent (closing its clip) and exit."""
+) -> int:
+    """Run the chosen roles until SIGINT or SIGTERM, then stop every agent (closing its clip) and exit
+    (0); or, when a role could not be kept alive, the same with 1 (for its orchestrator to restart it)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -125,7 +128,7 @@ async def run(
     await asyncio.wait({backend_task, stopper}, return_when=asyncio.FIRST_COMPLETED)
     if not backend_task.done():
         backend_task.cancel()
-        return
+        return 0
     backend = backend_task.result()
     # decoding and inference for every detector streamer: bounded to the cores, so detection can never
     # starve the recorders; an onnxruntime session uses its own intra-op threads inside one job
@@ -153,62 +156,65 @@ async def run(
     pool = AgentPool(env, pipeline, max_agents)
     telemetry.observe_agents(lambda: pool.agents)
     manager = None
-    tasks: list[asyncio.Task[None]] = []
+    supervisor = Supervisor(stop_seconds=SHUTDOWN_SECONDS)
     if roles.manager:
         settings.recordings_dir.mkdir(parents=True, exist_ok=True)
         config = ManagerConfig(
             settings.manager_id, settings.lease_seconds, settings.reconcile_seconds, settings.stale_seconds
         )
         manager = AgentsManager(config, backend.store, backend.leases, backend.queue, pool, backend.registry)
-        tasks.append(asyncio.create_task(manager.run(), name="manager"))
-        tasks.append(asyncio.create_task(_retention_loop(settings, pipeline, io), name="retention"))
+        supervisor.add("manager", manager.run)
+        supervisor.add("retention", functools.partial(_retention_loop, settings, pipeline, io))
     if roles.monitor:
         monitor_config = MonitorConfig(
             settings.monitor_seconds, settings.stale_seconds, settings.orphans_per_period
         )
         monitor = AgentsMonitor(monitor_config, backend.store, backend.leases, backend.queue)
-        tasks.append(asyncio.create_task(monitor.run(), name="monitor"))
+        supervisor.add("monitor", monitor.run)
     runner = None
+    exit_code = 0
     try:
-        if roles.api:
-            services = Services(
-                settings,
-                backend.store,
-                pool,
-                manager,
-                backend.queue,
-                backend.registry,
-                backend.leases,
-                events,
-            )
-            runner = web.AppRunner(create_app(services, settings.bearer_token()), access_log=None)
-            await runner.setup()
-            await web.TCPSite(runner, settings.host, settings.port).start()
-            log.info("vsnative listening on http://%s:%d", settings.host, settings.port)
-        await stop.wait()
-        log.info("shutting down: stopping %d agents", len(pool.agents))
+        async with contextlib.AsyncExitStack() as roles_running:
+            if roles.api:
+                services = Services(
+                    settings,
+                    backend.store,
+                    pool,
+                    manager,
+                    backend.queue,
+                    backend.registry,
+                    backend.leases,
+                    events,
+                    supervisor,
+                )
+                app = create_app(services, settings.bearer_token())
+                app.cleanup_ctx.append(supervisor.lifetime)  # the roles live as long as the app
+                runner = web.AppRunner(app, access_log=None)
+                await runner.setup()
+                await web.TCPSite(runner, settings.host, settings.port).start()
+                log.info("vsnative listening on http://%s:%d", settings.host, settings.port)
+            else:
+                await roles_running.enter_async_context(supervisor.running())
+            given_up = asyncio.create_task(supervisor.given_up.wait())
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait({given_up, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            given_up.cancel()
+            stopped.cancel()
+            if supervisor.given_up.is_set():
+                exit_code = 1
+            log.info("shutting down: stopping %d agents", len(pool.agents))
     finally:
         # Every step is bounded: a shutdown that hangs would keep a dead pod's cameras owned. As a last
         # resort faulthandler prints every thread's stack and exits, so a hang is never silent.
         faulthandler.dump_traceback_later(SHUTDOWN_SECONDS + 15, exit=True)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_SECONDS)
-            for task in pending:
-                buffer = io_module.StringIO()
-                task.print_stack(file=buffer)
-                stack = buffer.getvalue()
-                log.error(
-                    "shutdown: %s still running after %d s at\n%s", task.get_name(), SHUTDOWN_SECONDS, stack
-                )
-        for name, step in (
-            ("http", runner.cleanup() if runner else None),
-            ("backend", backend.close() if backend.close else None),
+        for name, step, seconds in (
+            # the app's cleanup stops the roles (the manager stops every agent, closing its clip)
+            ("http", runner.cleanup() if runner else None, SHUTDOWN_SECONDS + 5),
+            ("backend", backend.close() if backend.close else None, 5),
         ):
             if step is not None:
                 try:
-                    await asyncio.wait_for(step, 5)
+                    await asyncio.wait_for(step, seconds)
                 except SHUTDOWN_ERRORS as exc:
                     log.error("shutdown: closing %s failed: %r", name, exc)
         demux.shutdown(wait=False, cancel_futures=True)
@@ -218,4 +224,5 @@ async def run(
         if events is not None:
             events.close()
         faulthandler.cancel_dump_traceback_later()
-        log.info("vsnative stopped")
+        log.info("vsnative stopped" if not exit_code else "vsnative stopped: a role could not be kept alive")
+    return exit_code

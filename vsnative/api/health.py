@@ -14,14 +14,21 @@ routes = web.RouteTableDef()
 
 @routes.get("/api/health")
 async def health(request: web.Request) -> web.Response:
+    """200 while every role of the process runs; 503 naming those that are down (a role restarting after
+    it failed, or given up: the process is then on its way out for its orchestrator to restart it)."""
     services = request.app[SERVICES]
     agents = services.pool.agents
-    return web.json_response(
-        {
-            "status": "ok",
-            "version": __version__,
-            "uptime": int(time.time() - services.started_at),
-            "agents": len(agents),
-            "healthyAgents": sum(1 for a in agents if a.healthy),
-        }
-    )
+    supervisor = services.supervisor
+    down = supervisor.down() if supervisor is not None else []
+    body: dict[str, object] = {
+        "status": "degraded" if down else "ok",
+        "version": __version__,
+        "uptime": int(time.time() - services.started_at),
+        "agents": len(agents),
+        "healthyAgents": sum(1 for a in agents if a.healthy),
+        "roles": {} if supervisor is None else {n: r.snapshot() for n, r in supervisor.roles.items()},
+    }
+    if down:
+        body["down"] = down
+        return web.json_response(body, status=503, headers={"Retry-After": "5"})
+    return web.json_response(body)

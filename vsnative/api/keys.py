@@ -14,6 +14,7 @@ from vsnative.control.pool import AgentPool
 from vsnative.control.store import CameraStore
 from vsnative.events import EventStore
 from vsnative.settings import Settings
+from vsnative.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from vsnative.control.manager import AgentsManager, Registry
@@ -29,6 +30,7 @@ class Services:
     registry: Registry
     leases: Leases
     events: EventStore | None = None
+    supervisor: Supervisor | None = None  # the process's roles, for /api/health
     started_at: float = field(default_factory=time.time)
 
 
