@@ -118,6 +118,8 @@ async def test_serve_restarts_its_manager_monitor_and_retention_and_exits_non_ze
         await asyncio.sleep(0.3)
         raise RuntimeError("monitor bug")
 
+    # OpenTelemetry's global meter would keep this process's pool (tests/test_telemetry.py sets the real one)
+    monkeypatch.setattr("vsnative.telemetry.observe_agents", lambda agents: None)
     monkeypatch.setattr("vsnative.service.sweep", sweep_once_broken)
     monkeypatch.setattr(AgentsManager, "_reconcile_loop", reconcile_once_broken)
     monkeypatch.setattr(AgentsMonitor, "run", monitor_broken)
