@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -241,3 +242,54 @@ def test_a_thread_side_part_that_raises_is_skipped_for_its_backoff_then_restarte
     assert offered == ["raised", "p3"]
     assert restarts == [1]
     assert str(guard.part.state) == "running"
+
+
+class HeldDisk:
+    """An executor whose jobs wait until released (a disk that stops answering), then run in order."""
+
+    def __init__(self) -> None:
+        self.held = False
+        self.jobs: list[tuple[Future[None], Any]] = []
+
+    def submit(self, fn: Any) -> Future[None]:
+        future: Future[None] = Future()
+        if self.held:
+            self.jobs.append((future, fn))
+        else:
+            fn()
+            future.set_result(None)
+        return future
+
+    def release(self) -> None:
+        self.held = False
+        jobs, self.jobs = self.jobs, []
+        for future, fn in jobs:
+            fn()
+            future.set_result(None)
+
+
+async def test_a_camera_is_healthy_only_while_its_clips_keep_closing(
+    env: AgentEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Packets flow and nothing is dropped, but the disk stopped taking clips: the camera is not healthy
+    (no heartbeat is written), and it is again once clips close."""
+    monkeypatch.setattr("vsnative.streamers.recorder.RECORDING_MARGIN_SECONDS", 0.5)
+    disk = HeldDisk()
+    env.mux_executor = disk  # type: ignore[assignment]
+    pipeline = CameraPipeline(framers=SMALL, streamers=[Mp4RecorderConfig(clipSeconds=1)], alerters=[])
+    agent = Agent(Camera(id="cam", framerType="random"), pipeline, env)
+    task = asyncio.create_task(agent.run())
+    try:
+        await until(lambda: agent.counters.clips >= 1 and agent.healthy, 10, "recording")
+        disk.held = True
+        await until(lambda: not agent.healthy, 10, "the camera to turn unhealthy")
+        recording = agent.snapshot()["health"]["recording"]
+        assert recording["ok"] is False
+        assert recording["lastClipAge"] > recording["deadline"] - 0.5
+        assert time.monotonic() - agent.last_packet_at < 1, "packets still flow"
+        disk.release()
+        await until(lambda: agent.healthy, 10, "healthy again once clips close")
+    finally:
+        disk.release()
+        agent.stop()
+        await asyncio.wait_for(task, 10)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from vsnative.clips import parse_time
 from vsnative.media.clip import ClipInfo
 from vsnative.recordings import RetentionConfig, append_index, clip_path, clip_start, read_index, sweep
 
@@ -88,3 +89,11 @@ def test_foreign_files_are_left_alone(tmp_path: Path, name: str) -> None:
     (day / name).write_bytes(b"z")
     sweep(tmp_path, RetentionConfig(maxAgeHours=1, minFreeBytes=0), now=T0)
     assert (day / name).exists()
+
+
+@pytest.mark.parametrize("text", ["4.87e14", "-1", "nan", "inf", "1e400"])
+def test_times_outside_the_calendar_are_refused_not_a_server_error(text: str) -> None:
+    """schemathesis found GET /clips?start=487358990000000 answering 500 (year 15443913 out of range)."""
+    with pytest.raises(ValueError, match="between 1970 and 9999"):
+        parse_time(text)
+    assert parse_time("2026-12-01T10:00:00") == parse_time("1796119200")

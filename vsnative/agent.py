@@ -32,6 +32,7 @@ from vsnative.models import Camera
 from vsnative.parts import Part, PartState, ThreadGuard, guarded
 from vsnative.pipeline import CameraPipeline
 from vsnative.streamers.base import STREAMERS, Streamer, StreamerContext, ThreadedStreamer
+from vsnative.streamers.recorder import Mp4Recorder
 from vsnative.streamers.webrtc import WebRtcStreamer
 from vsnative.webrtc.ice import IceSettings
 
@@ -121,6 +122,7 @@ class Agent:
         self._reported: dict[str, int] = {}  # losses when they were last logged
         self._reported_at = -LOSS_LOG_SECONDS
         self._audio_logged = ""
+        self._running_since = 0.0  # wall clock of the current session's first packet
         self._stopping = asyncio.Event()
         self._thread_stop = threading.Event()
         self.fanout = FanOut()
@@ -154,6 +156,7 @@ class Agent:
             STREAMERS.get(cfg.type)(cfg, self.context) for cfg in pipeline.streamers
         ]
         self._threaded = [s for s in self.streamers if isinstance(s, ThreadedStreamer)]
+        self._recorder = next((s for s in self.streamers if isinstance(s, Mp4Recorder)), None)
         self._thread_guards = [  # live view's intake, guarded in the framer thread
             ThreadGuard(self._part(s.config.type), s.offer, s.end_session)
             for s in self._threaded
@@ -166,15 +169,40 @@ class Agent:
     # --- health ----------------------------------------------------------------------------------
     @property
     def healthy(self) -> bool:
-        """True only while packets flow and recording loses nothing: a connected agent whose stream
-        stalled, or that lost recorded video in the last LOSS_WINDOW_SECONDS, is not healthy."""
+        """True only while the camera records: packets flow, recording loses nothing (nothing in the last
+        LOSS_WINDOW_SECONDS) and clips keep closing (see `recording`). Live view and detection have their
+        own health (`health()`), which does not make the camera unhealthy."""
         now = time.monotonic()
+        recording = self.recording()
         return (
             self.state == AgentState.RUNNING
             and self.framer is not None
             and now - self.last_packet_at < self.framer.stall_seconds
             and now - self._losing_at > LOSS_WINDOW_SECONDS
+            and (recording is None or bool(recording["ok"]))
         )
+
+    def recording(self) -> dict[str, object] | None:
+        """Whether the camera records: a clip closed within the recorder's deadline (clipSeconds + one
+        GOP + a margin) of now, or of the connection's start; None without a recorder."""
+        recorder = self._recorder
+        if recorder is None:
+            return None
+        deadline = recorder.clip_deadline
+        last = self.counters.last_clip_end
+        waited = time.time() - max(last, self._running_since)
+        ok = self.state == AgentState.RUNNING and self._running_since > 0 and waited <= deadline
+        age = round(time.time() - last, 1) if last else None
+        return {"ok": ok, "lastClipAge": age, "deadline": round(deadline, 1)}
+
+    def health(self) -> dict[str, object]:
+        """Per role: recording (what the camera's health is), live view and detection (their parts)."""
+        parts = {part.name: part.state.value for part in self.parts}
+        return {
+            "recording": self.recording(),
+            "live": parts.get("webrtc"),
+            "detection": parts.get("detector"),
+        }
 
     def unhealthy_seconds(self) -> float:
         """How long packets have not flowed (0 while healthy): since the last packet, or since start."""
@@ -232,6 +260,7 @@ class Agent:
             "viewers": self.viewers,
             "liveView": self.live.status() if self.live is not None else None,
             "parts": [part.snapshot() for part in self.parts],
+            "health": self.health(),
         }
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -386,6 +415,7 @@ class Agent:
             self._session = None
 
     def _running(self, info: StreamInfo) -> None:
+        self._running_since = time.time()  # the session's first packet: its first clip is due from here
         if self.state != AgentState.RUNNING:
             self.state = AgentState.RUNNING
             self.failure = None

@@ -29,17 +29,22 @@ class Clip:
         return self.start + self.duration
 
 
+LATEST = datetime(9999, 12, 30, tzinfo=UTC).timestamp()  # times past it have no calendar date
+
+
 def parse_time(text: str) -> float:
-    """ISO 8601 (naive means UTC) or unix seconds -> epoch seconds. Raises ValueError."""
+    """ISO 8601 (naive means UTC) or unix seconds -> epoch seconds, from 1970 to 9999. Raises ValueError."""
     text = text.strip()
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
-        pass
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        seconds = moment.timestamp()
+    if not 0 <= seconds <= LATEST:  # NaN too
+        raise ValueError(f"{text!r} is not a time between 1970 and 9999")
+    return seconds
 
 
 def iso(ts: float) -> str:

@@ -59,7 +59,19 @@ async def metrics(request: web.Request) -> web.Response:
             lines.append(
                 f'vsnative_camera_last_clip_age_seconds{{camera="{_label(agent.camera.id)}"}} {age:.3f}'
             )
-    lines += ["# HELP vsnative_camera_healthy 1 while packets flow", "# TYPE vsnative_camera_healthy gauge"]
+    lines += [
+        "# HELP vsnative_camera_recording 1 while clips keep closing in time (clipSeconds + GOP + margin)",
+        "# TYPE vsnative_camera_recording gauge",
+    ]
+    for agent in agents:
+        recording = agent.recording()
+        if recording is not None:
+            ok = int(bool(recording["ok"]))
+            lines.append(f'vsnative_camera_recording{{camera="{_label(agent.camera.id)}"}} {ok}')
+    lines += [
+        "# HELP vsnative_camera_healthy 1 while the camera records (packets flow, nothing lost, clips close)",
+        "# TYPE vsnative_camera_healthy gauge",
+    ]
     for agent in agents:
         lines.append(f'vsnative_camera_healthy{{camera="{_label(agent.camera.id)}"}} {int(agent.healthy)}')
     lines += [

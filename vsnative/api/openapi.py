@@ -108,6 +108,22 @@ AGENT = {
         "lastError": {"type": "string"},
         "viewers": {"type": "integer"},
         "liveView": {"anyOf": [LIVE, {"type": "null"}]},
+        "health": {
+            "type": "object",
+            "description": "per role: recording (the camera's health), live view and detection",
+            "properties": {
+                "recording": {
+                    "type": ["object", "null"],
+                    "properties": {
+                        "ok": {"type": "boolean"},
+                        "lastClipAge": {"type": ["number", "null"]},
+                        "deadline": {"type": "number"},
+                    },
+                },
+                "live": {"type": ["string", "null"]},
+                "detection": {"type": ["string", "null"]},
+            },
+        },
         "parts": {
             "type": "array",
             "description": "the parts recording does not need, each under its own guard",

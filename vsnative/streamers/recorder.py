@@ -49,6 +49,8 @@ class _Anchor:
 
 BATCH_PACKETS = 64  # packets handed to the mux thread at once
 BATCH_SECONDS = 1.0  # ...or after this long (the open fragment is only written at the next keyframe anyway)
+FIRST_GOP_SECONDS = 10.0  # the longest GOP assumed before the first clip shows the camera's own
+RECORDING_MARGIN_SECONDS = 5.0  # a clip closing later than this after its time is a recording that stalled
 ENDING_SECONDS = 1.0  # a clip cut at a keyframe takes the audio of its time for at most this long after
 MAX_PENDING_BATCHES = 32  # batches waiting for the mux thread (about 30 s of video); past it the disk is
 # taken as stalled and new batches are dropped (counted), so memory stays bounded; a gap then closes the clip
@@ -86,8 +88,15 @@ class Mp4Recorder(ThreadedStreamer):
         self._converted = -1  # the index of the track it converts
         self._ending: ClipWriter | None = None  # the previous clip, still taking the audio of its time
         self.lost = 0  # video pictures that no clip could take (counted in drops)
+        self.longest = 0.0  # seconds: the longest clip closed (clipSeconds + the camera's GOP, about)
         self._broken = False  # the last clip ended on a jump or an error: pictures until a keyframe are lost
         self.failures = 0
+
+    @property
+    def clip_deadline(self) -> float:
+        """Seconds within which the next clip must close while recording works: the longest clip so far
+        (clipSeconds + one GOP) or, before the first, clipSeconds + a GOP of up to 10 s; plus a margin."""
+        return (self.longest or self.config.clipSeconds + FIRST_GOP_SECONDS) + RECORDING_MARGIN_SECONDS
 
     @property
     def dropped(self) -> int:
@@ -356,6 +365,7 @@ class Mp4Recorder(ThreadedStreamer):
             )
             self.context.counters.clips += 1
             self.context.counters.last_clip_end = clip.start + clip.duration
+            self.longest = max(self.longest, clip.duration)
             log.debug(
                 "%s: clip %s (%.2f s, %d frames)",
                 self.context.camera.id,
