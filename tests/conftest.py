@@ -1,11 +1,13 @@
-"""Shared fixtures: test media (made once per session) and the fake camera."""
+"""Shared fixtures: test media (made once per session), the fake camera, a local webhook receiver."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
 
 from tests.support.camera import FakeCamera
 from tests.support.media import Media, make_media
@@ -30,3 +32,24 @@ def camera(media: Media) -> Iterator[FakeCamera]:
     )
     with cam:
         yield cam
+
+
+@pytest.fixture
+async def receiver_url() -> AsyncIterator[Any]:
+    """start(receiver) serves `receiver.handle` at POST /hook on 127.0.0.1 and returns its URL."""
+    runners = []
+
+    async def start(receiver: Any) -> str:
+        app = web.Application()
+        app.router.add_post("/hook", receiver.handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        port = runner.addresses[0][1]
+        return f"http://127.0.0.1:{port}/hook"
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()

@@ -112,6 +112,12 @@ def test_records_h264_h265_and_audio_and_isolates_bad_cameras(
         assert agents["typo"]["state"] == "failed"
         assert agents["typo"]["failure"] == "config_error"
         assert agents["badauth"]["state"] == "failed"
+        # a person reads what is wrong; FFmpeg's own words stay in the detail (and the log)
+        assert agents["badauth"]["lastError"] == "wrong username or password"
+        assert "/locked" in agents["badauth"]["lastErrorDetail"]
+        assert agents["nowhere"]["lastError"] == "camera unreachable"
+        assert agents["garbage"]["lastError"] in ("not an RTSP video stream", "camera unreachable")
+        assert "Errno" not in agents["nowhere"]["lastError"]
         assert agents["nowhere"]["state"] in ("retrying", "starting")
         assert all(agents[c]["healthy"] for c in good)
         time.sleep(max(0.0, 20 - (time.time() - started)))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -103,9 +104,15 @@ async def test_a_detector_that_raises_is_restarted_and_recording_goes_on(
     finally:
         agent.stop()
         await asyncio.wait_for(task, 10)
-    failures = [r for r in caplog.records if "detector failed" in r.getMessage()]
+    failures = [
+        r for r in caplog.records if r.name == "vsnative.parts" and "detector failed" in r.getMessage()
+    ]
     assert len(failures) == 2
     assert all(r.exc_info for r in failures), "each failure is logged with its traceback"
+    # and one health event for the spell (two failures in a row), not one per failure
+    said = [r for r in caplog.records if "detector_failed" in r.getMessage()]
+    assert len(said) == 1
+    assert "RuntimeError: boom" in said[0].getMessage()
 
 
 async def test_live_views_packet_intake_that_raises_in_the_framer_thread_stays_in_it(
@@ -293,3 +300,50 @@ async def test_a_camera_is_healthy_only_while_its_clips_keep_closing(
         disk.release()
         agent.stop()
         await asyncio.wait_for(task, 10)
+
+
+async def test_a_recording_that_stalls_while_video_comes_in_says_so(tmp_path: Path) -> None:
+    """The mux thread blocked (a hung disk): packets still arrive, live view would still work, but no clip
+    closes. Past the recorder's deadline the camera is unhealthy and `recording_stalled` is stored; once
+    the disk answers, clips close again and `recording_resumed` follows."""
+    from vsnative.events import EventStore
+
+    release = threading.Event()
+    events = EventStore(tmp_path / "events.db")
+    with (
+        ThreadPoolExecutor(2) as demux,
+        ThreadPoolExecutor(2) as io,
+        ThreadPoolExecutor(1) as mux,
+    ):
+        env = AgentEnv(tmp_path, demux, io, mux_executor=mux, events=events, heartbeat_seconds=60)
+        pipeline = CameraPipeline(framers=SMALL, streamers=[Mp4RecorderConfig(clipSeconds=1)], alerters=[])
+        agent = Agent(Camera(id="cam", framerType="random"), pipeline, env)
+        task = asyncio.create_task(agent.run())
+        try:
+            await until(lambda: agent.counters.clips >= 2, 15, "clips")
+            assert agent.healthy
+            mux.submit(release.wait, 60)  # the disk hangs: the mux thread is stuck behind this
+            stalled_at = time.monotonic()
+
+            def stored(kind: str) -> list[Any]:
+                return events.query(kinds={kind})
+
+            await until(lambda: stored("recording_stalled"), 20, "recording_stalled")
+            waited = time.monotonic() - stalled_at
+            assert waited >= 1.0  # not before a clip was due (clipSeconds)
+            assert not agent.healthy
+            recording = agent.recording()
+            assert recording is not None
+            assert recording["ok"] is False
+            assert agent.state == AgentState.RUNNING  # video still comes in
+            assert stored("camera_offline") == []
+            release.set()
+            await until(lambda: stored("recording_resumed"), 20, "recording_resumed")
+            await until(lambda: agent.healthy, 20, "healthy again")
+        finally:
+            release.set()
+            agent.stop()
+            await asyncio.wait_for(task, 15)
+    (event,) = events.query(kinds={"recording_stalled"})
+    assert event.public()["message"] == "video comes in but no clip closes"
+    events.close()

@@ -24,10 +24,12 @@ from vsnative.counters import AgentCounters
 from vsnative.errors import PluginError, StreamError, StreamFailure, VsnError
 from vsnative.events import EventStore
 from vsnative.framers.base import FRAMERS, Framer, FramerSession, pump
-from vsnative.log import redact
+from vsnative.health_events import CameraWatch
+from vsnative.log import redact, without_userinfo
 from vsnative.media.audio import describe as audio_plan
 from vsnative.media.fanout import FanOut
-from vsnative.media.packets import EncodedPacket, StreamInfo
+from vsnative.media.packets import StreamInfo
+from vsnative.media.router import PacketRouter
 from vsnative.models import Camera
 from vsnative.parts import Part, PartState, ThreadGuard, guarded
 from vsnative.pipeline import CameraPipeline
@@ -40,7 +42,7 @@ log = logging.getLogger(__name__)
 THREAD_EXIT_SECONDS = 10.0  # a framer thread notices a stop within its read timeout
 LOSS_WINDOW_SECONDS = 10.0  # an agent whose recording lost video this recently is not healthy
 LOSS_LOG_SECONDS = 60.0  # losses are logged at most this often per camera (with the counts)
-LOSS_CHECK_SECONDS = 1.0
+WATCH_SECONDS = 1.0  # how often losses and health (events) are looked at
 
 
 class AgentState(enum.StrEnum):
@@ -110,10 +112,10 @@ class Agent:
         self.agent_id = agent_id or str(uuid.uuid4())
         self.state = AgentState.STARTING
         self.failure: StreamFailure | None = None
-        self.last_error = ""
+        self.last_error = ""  # as a person reads it ("wrong username or password")
+        self.last_error_detail = ""  # what the framer said (FFmpeg's text), for the log and `lastErrorDetail`
         self.counters = AgentCounters()
         self.started_at = time.time()
-        self.last_packet_at = 0.0  # monotonic
         self._started_mono = time.monotonic()
         self.video: dict[str, Any] = {}
         self._session: FramerSession | None = None  # the open connection
@@ -130,7 +132,8 @@ class Agent:
         try:
             framer_cls = FRAMERS.get(camera.framerType)
         except PluginError as exc:  # one camera's typo must not stop the others: this agent shows it
-            self.state, self.failure, self.last_error = AgentState.FAILED, StreamFailure.CONFIG, str(exc)
+            self.state, self.failure = AgentState.FAILED, StreamFailure.CONFIG
+            self.last_error = self.last_error_detail = str(exc)
         else:
             framer_config = getattr(pipeline.framers, camera.framerType, None) or framer_cls.config_model()
             self.framer = framer_cls(camera, framer_config)
@@ -165,6 +168,13 @@ class Agent:
         self._loop_side = [  # the detector: on the loop, each on its own subscription, guarded
             (s, self._part(s.config.type)) for s in self.streamers if not isinstance(s, ThreadedStreamer)
         ]
+        self.router = PacketRouter(  # every packet's route from the framer to each streamer
+            self.counters,
+            self.fanout,
+            essential=[s.offer for s in self._threaded if s.essential],  # the recorder
+            guarded=self._thread_guards,
+        )
+        self.watch = CameraWatch(camera.id, camera.name, pipeline.health, time.monotonic())
 
     # --- health ----------------------------------------------------------------------------------
     @property
@@ -175,9 +185,7 @@ class Agent:
         now = time.monotonic()
         recording = self.recording()
         return (
-            self.state == AgentState.RUNNING
-            and self.framer is not None
-            and now - self.last_packet_at < self.framer.stall_seconds
+            self._streaming(now)
             and now - self._losing_at > LOSS_WINDOW_SECONDS
             and (recording is None or bool(recording["ok"]))
         )
@@ -198,11 +206,26 @@ class Agent:
     def health(self) -> dict[str, object]:
         """Per role: recording (what the camera's health is), live view and detection (their parts)."""
         parts = {part.name: part.state.value for part in self.parts}
+        online = self.watch.online
         return {
+            "availability": None if online is None else ("online" if online else "offline"),
             "recording": self.recording(),
             "live": parts.get("webrtc"),
             "detection": parts.get("detector"),
         }
+
+    @property
+    def last_packet_at(self) -> float:
+        """Monotonic time of the last packet the framer delivered (0 before the first)."""
+        return self.router.last_packet_at
+
+    def _streaming(self, now: float) -> bool:
+        """Video packets arrive (what camera_offline/online are about)."""
+        return (
+            self.state == AgentState.RUNNING
+            and self.framer is not None
+            and now - self.last_packet_at < self.framer.stall_seconds
+        )
 
     def unhealthy_seconds(self) -> float:
         """How long packets have not flowed (0 while healthy): since the last packet, or since start."""
@@ -251,7 +274,8 @@ class Agent:
             "state": self.state.value,
             "healthy": self.healthy,
             "failure": self.failure.value if self.failure else None,
-            "lastError": self.last_error,
+            "lastError": without_userinfo(self.last_error),
+            "lastErrorDetail": without_userinfo(self.last_error_detail),
             "startupTime": int(self.started_at),
             "uptime": int(time.time() - self.started_at),
             "video": self.video,
@@ -261,6 +285,7 @@ class Agent:
             "liveView": self.live.status() if self.live is not None else None,
             "parts": [part.snapshot() for part in self.parts],
             "health": self.health(),
+            "route": self.router.route(),
         }
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -283,7 +308,7 @@ class Agent:
                     tg.create_task(guarded(part, functools.partial(self._run_streamer, streamer, part)))
                 tg.create_task(self._framer_loop())
                 tg.create_task(self._heartbeat_loop())
-                tg.create_task(self._loss_loop())
+                tg.create_task(self._watch_loop())
         finally:
             self._thread_stop.set()
             self.fanout.close()
@@ -344,7 +369,7 @@ class Agent:
                 if time.monotonic() - opened > self.env.healthy_reset_seconds:
                     backoff.reset()
                 self.failure = error.failure
-                self.last_error = str(error)
+                self.last_error, self.last_error_detail = error.readable, str(error)
                 self.state = AgentState.FAILED if error.permanent else AgentState.RETRYING
                 delay = backoff.cap if error.permanent else backoff.next_delay()
                 self.counters.reconnects += 1
@@ -376,33 +401,11 @@ class Agent:
         if self._stopping.is_set():
             self._thread_stop.set()
 
-        counters, fanout = self.counters, self.fanout
-        essential = [s for s in self._threaded if s.essential]  # the recorder: a failure ends the session
-        guards = self._thread_guards
-        first = True
-
-        def deliver(packet: EncodedPacket) -> None:
-            """In the framer thread. Counters are written by this thread only; the event loop is woken
-            only for loop-side subscribers (detector, viewers), not for each packet of a recording."""
-            nonlocal first
-            counters.packets += 1
-            counters.bytes += len(packet.data)
-            if packet.keyframe and packet.is_video:
-                counters.keyframes += 1
-            now = self.last_packet_at = time.monotonic()
-            for streamer in essential:
-                streamer.offer(packet)
-            for guard in guards:  # live view's GOP cache: whatever it raises stays in it
-                guard.offer(packet, now)
-            if first:
-                first = False
-                loop.call_soon_threadsafe(self._running, session.info)
-            if fanout.subscribers:
-                loop.call_soon_threadsafe(fanout.publish, packet)
+        self.router.start(loop, functools.partial(self._running, session.info))
 
         def run() -> None:
             try:
-                pump(session, deliver, self._thread_stop, stall_seconds)
+                pump(session, self.router.deliver, self._thread_stop, stall_seconds)
             finally:
                 session.close()
 
@@ -425,14 +428,27 @@ class Agent:
             self._audio_logged = audio
             log.info("camera %s: %s", self.camera.id, audio)
 
-    async def _loss_loop(self) -> None:
-        """Notes when recording loses video (health) and logs losses at most once a minute, with counts."""
+    async def _watch_loop(self) -> None:
+        """Once a second: losses (health; logged at most once a minute, with counts) and the camera's health
+        events (offline/online, recording stalled/resumed, detector failed), sent through the alert bus."""
         recorded = 0
+        detector = next((part for part in self.parts if part.name == "detector"), None)
         while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), LOSS_CHECK_SECONDS)
-            losses = self.losses
+                await asyncio.wait_for(self._stopping.wait(), WATCH_SECONDS)
+            if self._stopping.is_set():
+                return  # a stop (shutdown, camera moved) is not the camera going offline
             now = time.monotonic()
+            recording = self.recording()
+            for notice in self.watch.observe(
+                now,
+                streaming=self._streaming(now),
+                recording_ok=None if recording is None else bool(recording["ok"]),
+                reason=self.last_error,
+                detector=detector,
+            ):
+                self.alerts.notify(notice)
+            losses = self.losses
             if losses["framer"] + losses["recorder"] > recorded:
                 recorded = losses["framer"] + losses["recorder"]
                 self._losing_at = now

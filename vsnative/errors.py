@@ -52,6 +52,17 @@ class StreamFailure(StrEnum):
     CONFIG = "config_error"
 
 
+READABLE = {  # what a person reads in the UI and the API; the raw text stays in the log and `detail`
+    StreamFailure.UNREACHABLE: "camera unreachable",
+    StreamFailure.UNAUTHORIZED: "wrong username or password",
+    StreamFailure.NOT_FOUND: "path not found on the camera",
+    StreamFailure.UNSUPPORTED: "no H.264 or H.265 video in the camera's stream",
+    StreamFailure.MALFORMED: "not an RTSP video stream",
+    StreamFailure.STALLED: "the camera stopped sending video",
+    StreamFailure.ENDED: "the camera closed the stream",
+}
+
+
 PERMANENT_FAILURES = frozenset(
     {StreamFailure.UNAUTHORIZED, StreamFailure.NOT_FOUND, StreamFailure.UNSUPPORTED, StreamFailure.CONFIG}
 )
@@ -62,7 +73,14 @@ class StreamError(VsnError):
 
     def __init__(self, failure: StreamFailure, message: str) -> None:
         self.failure = failure
+        self.detail = message  # what the framer (FFmpeg) said, without credentials
         super().__init__(f"{failure.value}: {message}")
+
+    @property
+    def readable(self) -> str:
+        """The failure as a person reads it ("wrong username or password"); a configuration error says
+        its own message."""
+        return READABLE.get(self.failure, self.detail)
 
     @property
     def permanent(self) -> bool:

@@ -1,4 +1,5 @@
-"""Events (alerts that happened), persisted in SQLite beside the recordings: `recordings/events.db`.
+"""Events (alerts that happened, and camera health events), persisted in SQLite beside the recordings:
+`recordings/events.db`. Each has a `kind`: `detection`, or one of `health_events.HealthKind`.
 
 Why SQLite: it ships with Python, survives restarts and crashes (WAL), and answers the API's questions
 (by camera, label and time) through indexes, with no server to run. One process writes it; managers on a
@@ -11,20 +12,32 @@ from __future__ import annotations
 import sqlite3
 import threading
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from vsnative.health_events import DETECTION, Notice
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     id TEXT PRIMARY KEY, camera TEXT NOT NULL, label TEXT NOT NULL, confidence REAL NOT NULL,
     x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL,
-    ts REAL NOT NULL, snapshot TEXT
+    ts REAL NOT NULL, snapshot TEXT, kind TEXT NOT NULL DEFAULT 'detection', message TEXT
 );
+"""
+INDEXES = """
 CREATE INDEX IF NOT EXISTS events_camera_ts ON events (camera, ts);
 CREATE INDEX IF NOT EXISTS events_label_ts ON events (label, ts);
+CREATE INDEX IF NOT EXISTS events_kind_ts ON events (kind, ts);
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
 """
+# columns added since the first release: a database written by an older version gains them at open
+ADDED_COLUMNS = {
+    "kind": "ALTER TABLE events ADD COLUMN kind TEXT NOT NULL DEFAULT 'detection'",
+    "message": "ALTER TABLE events ADD COLUMN message TEXT",
+}
+COLUMNS = "id, camera, label, confidence, x1, y1, x2, y2, ts, snapshot, kind, message"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +49,43 @@ class Event:
     box: tuple[float, float, float, float]
     ts: float
     snapshot: str | None
+    kind: str = DETECTION
+    message: str | None = None  # a health event's text ("camera unreachable")
+
+    @classmethod
+    def of_notice(cls, notice: Notice) -> Event:
+        """A health event as stored: no label, box or snapshot; the camera "" for the whole service."""
+        return cls(
+            notice.event_id or EventStore.new_id(),
+            notice.camera_id or "",
+            "",
+            0.0,
+            (0.0, 0.0, 0.0, 0.0),
+            notice.timestamp,
+            None,
+            notice.kind.value,
+            notice.message,
+        )
 
     def public(self) -> dict[str, Any]:
+        if self.kind != DETECTION:
+            return {
+                "id": self.id,
+                "kind": self.kind,
+                "cameraId": self.camera or None,
+                "message": self.message,
+                "label": None,
+                "confidence": None,
+                "box": None,
+                "timestamp": self.ts,
+                "snapshotUrl": None,
+                "clipUrl": None,
+            }
         return {
             "id": self.id,
+            "kind": self.kind,
             "cameraId": self.camera,
+            "message": None,
             "label": self.label,
             "confidence": round(self.confidence, 4),
             "box": [round(v, 4) for v in self.box],
@@ -58,6 +103,11 @@ class EventStore:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+        for column, statement in ADDED_COLUMNS.items():
+            if column not in have:
+                self._db.execute(statement)
+        self._db.executescript(INDEXES)
 
     @staticmethod
     def new_id() -> str:
@@ -66,13 +116,23 @@ class EventStore:
     def add(self, event: Event) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (event.id, event.camera, event.label, event.confidence, *event.box, event.ts, event.snapshot),
+                f"INSERT INTO events ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                (
+                    event.id,
+                    event.camera,
+                    event.label,
+                    event.confidence,
+                    *event.box,
+                    event.ts,
+                    event.snapshot,
+                    event.kind,
+                    event.message,
+                ),
             )
 
     def get(self, event_id: str) -> Event | None:
         with self._lock:
-            row = self._db.execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()
+            row = self._db.execute(f"SELECT {COLUMNS} FROM events WHERE id = ?", (event_id,)).fetchone()  # noqa: S608
         return _event(row) if row else None
 
     def query(
@@ -82,9 +142,14 @@ class EventStore:
         start: float | None = None,
         end: float | None = None,
         limit: int = 100,
+        kinds: Collection[str] | None = None,
     ) -> list[Event]:
-        """Newest first."""
-        where, args = [], []
+        """Newest first; `kinds` keeps only events of those kinds."""
+        where: list[str] = []
+        args: list[Any] = []
+        if kinds is not None:
+            where.append("kind IN (" + ", ".join("?" * len(kinds)) + ")")
+            args.extend(sorted(kinds))
         for clause, value in (
             ("camera = ?", camera),
             ("label = ?", label),
@@ -95,7 +160,7 @@ class EventStore:
                 where.append(clause)
                 args.append(value)
         # only fixed clauses are joined; every value is a bound parameter
-        sql = "SELECT * FROM events" + (" WHERE " + " AND ".join(where) if where else "")  # noqa: S608
+        sql = f"SELECT {COLUMNS} FROM events" + (" WHERE " + " AND ".join(where) if where else "")  # noqa: S608
         sql += " ORDER BY ts DESC LIMIT ?"
         with self._lock:
             rows = self._db.execute(sql, (*args, limit)).fetchall()
@@ -107,4 +172,6 @@ class EventStore:
 
 
 def _event(row: tuple[Any, ...]) -> Event:
-    return Event(row[0], row[1], row[2], row[3], (row[4], row[5], row[6], row[7]), row[8], row[9])
+    return Event(
+        row[0], row[1], row[2], row[3], (row[4], row[5], row[6], row[7]), row[8], row[9], row[10], row[11]
+    )

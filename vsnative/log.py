@@ -15,9 +15,19 @@ _CREDENTIALS = re.compile(
 )
 
 
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s'\"]*@")
+
+
 def redact(text: str) -> str:
-    """Replace the password of every `scheme://user:password@` in text by `***`."""
+    """Replace the password of every `scheme://user:password@` in text by `***` (for the log, where the
+    user name helps an operator)."""
     return _CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+
+
+def without_userinfo(text: str) -> str:
+    """Replace the whole `user:password@` of every URL in text by `***@` (for API answers and the UI,
+    which show no part of a credential)."""
+    return _USERINFO.sub(lambda m: f"{m['scheme']}***@", redact(text))
 
 
 class JsonFormatter(logging.Formatter):

@@ -18,6 +18,7 @@ from vsnative.alerters.webhook import WebhookConfig
 from vsnative.errors import ConfigError
 from vsnative.framers.rtsp import RtspFramerConfig
 from vsnative.framers.synthetic import SyntheticFramerConfig
+from vsnative.health_events import HealthConfig
 from vsnative.recordings import RetentionConfig
 from vsnative.streamers.detect import DetectorStreamerConfig
 from vsnative.streamers.recorder import Mp4RecorderConfig
@@ -50,6 +51,7 @@ class CameraPipeline(BaseModel):
     )
     alerters: list[AlerterConfig] = Field(default_factory=lambda: list[AlerterConfig]([SnapshotConfig()]))
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
 
 
 class CameraOverride(BaseModel):
@@ -59,6 +61,7 @@ class CameraOverride(BaseModel):
     streamers: list[StreamerConfig] | None = None
     alerters: list[AlerterConfig] | None = None
     alerts: AlertsConfig | None = None
+    health: HealthConfig | None = None
 
 
 class PipelineFile(BaseModel):
@@ -74,7 +77,7 @@ class PipelineFile(BaseModel):
         override = self.cameras.get(camera_id)
         if override is None:
             return self.defaults
-        fields = ("framers", "streamers", "alerters", "alerts")
+        fields = ("framers", "streamers", "alerters", "alerts", "health")
         update = {key: value for key in fields if (value := getattr(override, key)) is not None}
         return self.defaults.model_copy(update=update)
 

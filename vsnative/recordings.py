@@ -123,6 +123,9 @@ class RetentionReport:
     deleted: int = 0
     freed: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    forced: dict[str, int] = field(default_factory=dict)  # clips per camera deleted for space, not age
+    free: int | None = None  # bytes free on the recordings disk after the sweep (None: no folder yet)
+    oldest: float | None = None  # start (epoch s) of the oldest clip kept
 
 
 def sweep(root: Path, config: RetentionConfig, now: float | None = None) -> RetentionReport:
@@ -145,6 +148,9 @@ def sweep(root: Path, config: RetentionConfig, now: float | None = None) -> Rete
         report.deleted += 1
         report.freed += clip.size
         report.reasons[reason] = report.reasons.get(reason, 0) + 1
+        if reason != "age":
+            camera = clip.path.parent.parent.name
+            report.forced[camera] = report.forced.get(camera, 0) + 1
 
     for clip in clips:
         if config.maxAgeHours is not None and clip.start.timestamp() < now - config.maxAgeHours * 3600:
@@ -161,6 +167,8 @@ def sweep(root: Path, config: RetentionConfig, now: float | None = None) -> Rete
         delete(keep.pop(0), "disk")
     for day in {c.path.parent for c in clips}:
         _prune_day(day)
+    report.free = shutil.disk_usage(root).free
+    report.oldest = keep[0].start.timestamp() if keep else None
     if report.deleted:
         log.info("retention deleted %d clips (%d bytes): %s", report.deleted, report.freed, report.reasons)
     return report

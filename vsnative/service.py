@@ -9,6 +9,7 @@ import functools
 import logging
 import os
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from aiohttp import web
 
 from vsnative import telemetry
 from vsnative.agent import AgentEnv
+from vsnative.alerters import ALERTERS
+from vsnative.alerters.bus import AlertBus, AlertsConfig
 from vsnative.api import Services, create_app
 from vsnative.backoff import Backoff
 from vsnative.control.leases import Leases, LocalLeases
@@ -33,6 +36,7 @@ from vsnative.control.orphans import FileOrphanQueue, OrphanQueue
 from vsnative.control.pool import AgentPool
 from vsnative.control.store import CameraStore, FileCameraStore
 from vsnative.events import EventStore
+from vsnative.health_events import StorageWatch
 from vsnative.log import redact
 from vsnative.pipeline import PipelineFile, load_pipeline
 from vsnative.recordings import sweep
@@ -99,13 +103,35 @@ async def open_backend(settings: Settings, file_store: FileCameraStore | None) -
     return Backend(backend, backend, backend, backend, client.aclose)
 
 
-async def _retention_loop(settings: Settings, pipeline: PipelineFile, executor: ThreadPoolExecutor) -> None:
+async def _retention(
+    settings: Settings, pipeline: PipelineFile, executor: ThreadPoolExecutor, events: EventStore | None
+) -> None:
+    """The retention role: a sweep every `retention_seconds`, and the recordings disk's health events
+    (storage_low, retention_forced) sent to the default pipeline's alerters (a camera's own alerters get
+    its camera events)."""
+    alerters = [ALERTERS.get(cfg.type)(cfg, settings.recordings_dir) for cfg in pipeline.defaults.alerters]
+    bus = AlertBus(AlertsConfig(), alerters, events)
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(bus.run())
+        tg.create_task(_sweep_loop(settings, pipeline, executor, bus))
+
+
+async def _sweep_loop(
+    settings: Settings, pipeline: PipelineFile, executor: ThreadPoolExecutor, bus: AlertBus
+) -> None:
     loop = asyncio.get_running_loop()
+    watch = StorageWatch()
     while True:
         try:
-            await loop.run_in_executor(executor, sweep, settings.recordings_dir, pipeline.retention)
+            report = await loop.run_in_executor(executor, sweep, settings.recordings_dir, pipeline.retention)
         except OSError:
             log.exception("retention sweep failed")
+        else:
+            if report.free is not None:
+                age = (time.time() - report.oldest) / 3600 if report.oldest is not None else None
+                min_free = pipeline.retention.minFreeBytes
+                for notice in watch.observe(time.monotonic(), report.forced, report.free, min_free, age):
+                    bus.notify(notice)
         await asyncio.sleep(settings.retention_seconds)
 
 
@@ -164,7 +190,7 @@ async def run(
         )
         manager = AgentsManager(config, backend.store, backend.leases, backend.queue, pool, backend.registry)
         supervisor.add("manager", manager.run)
-        supervisor.add("retention", functools.partial(_retention_loop, settings, pipeline, io))
+        supervisor.add("retention", functools.partial(_retention, settings, pipeline, io, events))
     if roles.monitor:
         monitor_config = MonitorConfig(
             settings.monitor_seconds, settings.stale_seconds, settings.orphans_per_period

@@ -89,7 +89,9 @@ function renderCameras(cameras, agents) {
       ]),
       el("div", { class: "muted", text: `${camera.id} · ${camera.framerType}${camera.rtspHost ? " · " + camera.rtspHost : ""}` }),
       el("div", { class: "muted", text: `owner: ${camera.owner || "none"}${video ? " · " + video : ""}` }),
-      agent && agent.lastError && state !== "running" ? el("div", { class: "muted", text: agent.lastError }) : null,
+      agent && agent.lastError && state !== "running"
+        ? el("div", { class: "muted error-text", text: agent.lastError, title: agent.lastErrorDetail || null })
+        : null,
       noLive ? el("div", { class: "muted live-unavailable", text: `No live view: ${noLive}` }) : null,
       el("div", { class: "actions" }, [
         el("button", { type: "button", text: "Live", onclick: () => watch(camera), disabled: noLive ? "" : null, title: noLive }),
@@ -232,21 +234,55 @@ function playClip(clip) {
 }
 
 // --- events ---------------------------------------------------------------------------------------------
+const HEALTH_TEXT = {
+  camera_offline: "camera offline",
+  camera_online: "camera online",
+  recording_stalled: "recording stalled",
+  recording_resumed: "recording resumed",
+  detector_failed: "detector failed",
+  storage_low: "storage low",
+  retention_forced: "clips deleted for space",
+};
+const HEALTH_BAD = new Set(["camera_offline", "recording_stalled", "detector_failed", "storage_low", "retention_forced"]);
+
+function eventTime(event) {
+  return new Date(event.timestamp * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC";
+}
+
+function eventItem(event) {
+  if (event.kind && event.kind !== "detection") {  // a camera health event: what happened, no picture
+    const bad = HEALTH_BAD.has(event.kind);
+    return el("li", { class: `health ${bad ? "health-bad" : "health-good"}`, "data-kind": event.kind }, [
+      el("span", { class: "health-mark", text: bad ? "!" : "✓", "aria-hidden": "true" }),
+      el("div", {}, [
+        el("div", { text: `${HEALTH_TEXT[event.kind] || event.kind}${event.cameraId ? " · " + event.cameraId : ""}` }),
+        el("div", { class: "muted", text: event.message || "" }),
+        el("div", { class: "muted", text: eventTime(event) }),
+      ]),
+    ]);
+  }
+  return el("li", { "data-kind": "detection" }, [
+    event.snapshotUrl ? el("img", { src: withToken(event.snapshotUrl), alt: `${event.label} snapshot`, loading: "lazy" }) : el("span"),
+    el("div", {}, [
+      el("div", { text: `${event.label} ${(event.confidence * 100).toFixed(0)}% · ${event.cameraId}` }),
+      el("div", { class: "muted", text: eventTime(event) }),
+      el("a", { href: withToken(event.clipUrl), text: "clip" }),
+    ]),
+  ]);
+}
+
 async function loadEvents(cameraId = null) {
   eventsCamera = cameraId;
   $("events-camera").textContent = cameraId ? `for ${cameraId}` : "";
   $("events-all").hidden = !cameraId;
   try {
-    const query = cameraId ? `?camera=${encodeURIComponent(cameraId)}` : "";
+    const params = new URLSearchParams();
+    if (cameraId) params.set("camera", cameraId);
+    const kind = $("events-kind").value;
+    if (kind) params.set("kind", kind);
+    const query = params.toString() ? `?${params}` : "";
     const { events } = await json(`/api/events${query}`);
-    const items = events.slice(0, 50).map((event) => el("li", {}, [
-      event.snapshotUrl ? el("img", { src: withToken(event.snapshotUrl), alt: `${event.label} snapshot`, loading: "lazy" }) : el("span"),
-      el("div", {}, [
-        el("div", { text: `${event.label} ${(event.confidence * 100).toFixed(0)}% · ${event.cameraId}` }),
-        el("div", { class: "muted", text: new Date(event.timestamp * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC" }),
-        el("a", { href: withToken(event.clipUrl), text: "clip" }),
-      ]),
-    ]));
+    const items = events.slice(0, 50).map(eventItem);
     $("events-list").replaceChildren(...items);
     if (!items.length) $("events-list").append(el("li", { class: "muted", text: "No events." }));
   } catch (error) {
@@ -268,6 +304,7 @@ $("live-close").addEventListener("click", () => { stopLive(); $("live-panel").hi
 $("clips-close").addEventListener("click", () => { $("clips-panel").hidden = true; $("clip-video").pause(); });
 $("clips-day").addEventListener("change", loadDay);
 $("events-all").addEventListener("click", () => loadEvents(null));
+$("events-kind").addEventListener("change", () => loadEvents(eventsCamera));
 window.addEventListener("pagehide", () => { stopLive(); });
 
 refresh();

@@ -5,12 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -18,31 +12,9 @@ import aiomqtt
 import pytest
 
 from tests.alerters.test_bus import alert, numpy_alert
-from tests.support.camera import free_port
+from tests.support.mqtt import Broker
 from vsnative.alerters.mqtt import MqttAlerter, MqttConfig
-
-
-class Broker:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.proc = subprocess.Popen(
-            [binary, "-p", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + 10  # listening before the test goes on
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2):
-                return
-            time.sleep(0.05)
-        raise AssertionError("mosquitto did not start listening")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
+from vsnative.health_events import HealthKind, Notice
 
 
 @pytest.fixture
@@ -132,3 +104,47 @@ async def test_a_detection_holding_numpy_numbers_is_published(broker: Broker, al
     await sub.__aexit__(None, None, None)
     assert payload["label"] == "person"
     assert payload["box"] == pytest.approx([0.1, 0.2, 0.5, 0.8], abs=1e-6)
+
+
+async def test_health_events_and_retained_availability(broker: Broker, alerter: MqttAlerter) -> None:
+    """Home Assistant's availability_topic: a retained `online` / `offline`; health events go to the
+    camera's events topic with their kind; a camera first seen sets availability and sends no event."""
+    sub = await connected(broker.port)
+    await sub.subscribe("vsnative/cam/#", qos=1)
+    await alerter.notify(Notice(HealthKind.CAMERA_ONLINE, "cam", "video is back", announce=False))
+    offline = Notice(HealthKind.CAMERA_OFFLINE, "cam", "camera unreachable", 1000.0, "Front", event_id="h1")
+    await alerter.notify(offline)
+    got: list[tuple[str, bytes, bool]] = []
+
+    async def collect() -> None:
+        async for message in sub.messages:
+            got.append((str(message.topic), bytes(message.payload), message.retain))
+            if len(got) >= 3:
+                return
+
+    await asyncio.wait_for(collect(), 10)
+    await sub.__aexit__(None, None, None)
+    assert [(t, p) for t, p, _ in got if t.endswith("/availability")] == [
+        ("vsnative/cam/availability", b"online"),
+        ("vsnative/cam/availability", b"offline"),
+    ]
+    events = [json.loads(p) for t, p, _ in got if t == "vsnative/cam/events"]
+    assert events == [offline.payload()]
+    assert events[0]["kind"] == "camera_offline"
+    late = await connected(broker.port)  # a client connecting later reads the camera as offline
+    await late.subscribe("vsnative/cam/availability", qos=1)
+    message = await asyncio.wait_for(anext(aiter(late.messages)), 10)
+    await late.__aexit__(None, None, None)
+    assert message.retain
+    assert bytes(message.payload) == b"offline"
+
+
+async def test_service_events_go_to_the_service_topic(broker: Broker, alerter: MqttAlerter) -> None:
+    sub = await connected(broker.port)
+    await sub.subscribe("vsnative/service/events", qos=1)
+    await alerter.notify(Notice(HealthKind.STORAGE_LOW, None, "0.5 GB free", event_id="s1"))
+    ((topic, payload, _),) = await receive(sub, 1)
+    await sub.__aexit__(None, None, None)
+    assert topic == "vsnative/service/events"
+    assert payload["kind"] == "storage_low"
+    assert payload["cameraId"] is None

@@ -74,11 +74,16 @@ def main(work: Path, h264: Path, h265: Path, artifacts: Path) -> None:
     mounts = {"/live": str(h264), "/yard": f"{h265},codec=h265"}
     with FakeCamera(mounts, auth=f"admin:{SECRET}") as camera:
         pipeline = {
-            "defaults": {"streamers": [{"type": "mp4Recorder", "clipSeconds": 2}, {"type": "webrtc"}]}
+            "defaults": {
+                "streamers": [{"type": "mp4Recorder", "clipSeconds": 2}, {"type": "webrtc"}],
+                "health": {"offlineAfterSeconds": 2},
+            }
         }
         cameras = [
             {"id": "door", "name": "Front door", "rtspUrl": camera.url("/live", f"admin:{SECRET}")},
             {"id": "yard", "name": "Yard", "rtspUrl": camera.url("/yard", f"admin:{SECRET}")},
+            # a camera set up with a path it does not have: what is wrong, in words, and an event
+            {"id": "gone", "name": "Gone", "rtspUrl": camera.url("/no-such-path", f"admin:{SECRET}")},
         ]
         settings = write_settings(work / "settings", cameras, pipeline)
         service = Service(
@@ -181,6 +186,27 @@ def check_ui(service: Service, artifacts: Path, figures: dict[str, Any]) -> None
         card.locator(".state.excluded").wait_for(timeout=20_000)
         assert wait_until("the viewer to be let go", lambda: not service.agents().get("door"), 20) is True
         page.screenshot(path=str(artifacts / "ui-excluded.png"), full_page=True)
+
+        # a camera that cannot stream says why as a person reads it, inside its card; FFmpeg's words are
+        # in the title; its camera_offline event is in the events list's camera health
+        gone = page.locator('[data-camera="gone"]')
+        reason = gone.locator(".error-text")
+        reason.wait_for(timeout=20_000)
+        assert reason.inner_text() == "path not found on the camera", reason.inner_text()
+        assert "404" in (reason.get_attribute("title") or ""), reason.get_attribute("title")
+        fits = page.evaluate(
+            "() => { const c = document.querySelector('[data-camera=\"gone\"]');"
+            " return c.scrollWidth <= c.clientWidth; }"
+        )
+        assert fits, "the error overflows its camera card"
+        page.select_option("#events-kind", "health")
+        offline = page.locator('#events-list li[data-kind="camera_offline"]')
+        wait_until("the camera_offline event in the list", lambda: offline.count() >= 1, 20)
+        listed = offline.first.inner_text()
+        assert "camera offline · gone" in listed, listed
+        assert "path not found on the camera" in listed, listed
+        assert page.locator('#events-list li[data-kind="detection"]').count() == 0
+        page.screenshot(path=str(artifacts / "ui-health.png"), full_page=True)
 
         page_text = page.content() + "\n".join(bodies)
         assert SECRET not in page_text, "the camera password reached the page"

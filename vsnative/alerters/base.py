@@ -10,6 +10,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from vsnative.detectors.base import Detection
+from vsnative.health_events import DETECTION, Notice
 from vsnative.parts import Part
 from vsnative.registry import Registry
 
@@ -33,6 +34,7 @@ class Alert:
         which the JSON encoders refuse)."""
         d = self.detection
         return {
+            "kind": DETECTION,
             "eventId": self.event_id,
             "cameraId": self.camera_id,
             "cameraName": self.camera_name,
@@ -55,6 +57,10 @@ class Alerter(ABC):
     @abstractmethod
     async def send(self, alert: Alert) -> None:
         """Deliver the alert; must not raise for delivery failures (log and count them instead)."""
+
+    async def notify(self, notice: Notice) -> None:  # noqa: B027 - optional: a snapshot has no health event
+        """Deliver a camera health event (camera_offline...), under the same rules as `send`. A notice
+        with `announce` False is state only (the first availability of a camera): no event."""
 
     async def close(self) -> None:  # noqa: B027 - optional hook: most alerters hold nothing
         """Release connections."""

@@ -1,5 +1,8 @@
-"""`mqtt` alerter: each alert to `<prefix>/<cameraId>/events`, and the camera's last alert as a retained
-`<prefix>/<cameraId>/state`; one connection per camera that reconnects when the broker restarts."""
+"""`mqtt` alerter: each alert and each camera health event to `<prefix>/<cameraId>/events` (`kind` tells
+them apart; the service's own, storage_low, to `<prefix>/service/events`), the camera's last alert as a
+retained `<prefix>/<cameraId>/state`, and its availability as a retained `<prefix>/<cameraId>/availability`
+= `online` / `offline` (the payloads Home Assistant's `availability_topic` expects). One connection per
+camera that reconnects when the broker restarts."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from vsnative.alerters.base import ALERTERS, Alert, Alerter
 from vsnative.backoff import Backoff
+from vsnative.health_events import Notice
 from vsnative.parts import guarded
 
 log = logging.getLogger(__name__)
@@ -39,25 +43,31 @@ class MqttAlerter(Alerter):
 
     def __init__(self, config: MqttConfig, recordings_dir: object) -> None:
         super().__init__(config, recordings_dir)
-        self._queue: asyncio.Queue[Alert] = asyncio.Queue(config.queueSize)
+        self._queue: asyncio.Queue[Alert | Notice] = asyncio.Queue(config.queueSize)
         self._task: asyncio.Task[None] | None = None
         self.published = 0
         self.dropped = 0
 
     async def send(self, alert: Alert) -> None:
+        self._offer(alert, alert.camera_id)
+
+    async def notify(self, notice: Notice) -> None:
+        self._offer(notice, notice.camera_id or "service")
+
+    def _offer(self, item: Alert | Notice, camera_id: str) -> None:
         if self._task is None:  # the connection's own task: guarded like the alerter (cancelled in close)
             run = self._run() if self.part is None else guarded(self.part, self._run)
-            self._task = asyncio.create_task(run, name=f"mqtt-{alert.camera_id}")
+            self._task = asyncio.create_task(run, name=f"mqtt-{camera_id}")
         if self._queue.full():  # the broker is away for long: keep the newest alerts
             self._queue.get_nowait()
             self.dropped += 1
-        self._queue.put_nowait(alert)
+        self._queue.put_nowait(item)
 
     async def _run(self) -> None:
         backoff = Backoff(0.5, 10.0)
         cfg = self.config
         password = cfg.password.get_secret_value() if cfg.password else None
-        pending: Alert | None = None
+        pending: Alert | Notice | None = None
         while True:
             try:
                 async with aiomqtt.Client(
@@ -74,13 +84,26 @@ class MqttAlerter(Alerter):
                 log.warning("mqtt %s:%d unreachable (%s); retrying in %.1f s", cfg.host, cfg.port, exc, delay)
                 await asyncio.sleep(delay)
 
-    async def _publish(self, client: aiomqtt.Client, alert: Alert) -> None:
+    async def _publish(self, client: aiomqtt.Client, item: Alert | Notice) -> None:
+        if isinstance(item, Notice):
+            await self._publish_notice(client, item)
+            return
+        alert = item
         base = f"{self.config.topicPrefix}/{alert.camera_id}"
         payload = orjson.dumps(alert.payload())
         await client.publish(f"{base}/events", payload, qos=self.config.qos)
         state = {"cameraId": alert.camera_id, "lastEvent": alert.payload()}
         await client.publish(f"{base}/state", orjson.dumps(state), qos=self.config.qos, retain=True)
         self.published += 1
+
+    async def _publish_notice(self, client: aiomqtt.Client, notice: Notice) -> None:
+        base = f"{self.config.topicPrefix}/{notice.camera_id or 'service'}"
+        if notice.announce:
+            await client.publish(f"{base}/events", orjson.dumps(notice.payload()), qos=self.config.qos)
+            self.published += 1
+        if notice.online is not None and notice.camera_id:
+            availability = "online" if notice.online else "offline"
+            await client.publish(f"{base}/availability", availability, qos=self.config.qos, retain=True)
 
     async def close(self) -> None:
         if self._task is not None:

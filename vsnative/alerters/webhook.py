@@ -1,16 +1,18 @@
-"""`webhook` alerter: POST the alert as JSON, with a timeout and bounded retries; never blocks detection."""
+"""`webhook` alerter: POST each alert and each camera health event as JSON (`kind` tells them apart), with
+a timeout and bounded retries; never blocks detection."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Literal
+from typing import Any, Literal
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from vsnative.alerters.base import ALERTERS, Alert, Alerter
 from vsnative.backoff import Backoff
+from vsnative.health_events import Notice
 from vsnative.log import redact
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,13 @@ class WebhookAlerter(Alerter):
         self.failed = 0
 
     async def send(self, alert: Alert) -> None:
+        await self._post(alert.payload())
+
+    async def notify(self, notice: Notice) -> None:
+        if notice.announce:
+            await self._post(notice.payload())
+
+    async def _post(self, payload: dict[str, Any]) -> None:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.config.timeoutSeconds)
@@ -46,7 +55,7 @@ class WebhookAlerter(Alerter):
         url = str(self.config.url)
         for attempt in range(self.config.retries + 1):
             try:
-                async with self._session.post(url, json=alert.payload(), headers=self.config.headers) as resp:
+                async with self._session.post(url, json=payload, headers=self.config.headers) as resp:
                     if resp.status < 300:
                         self.sent += 1
                         return

@@ -1,4 +1,5 @@
-"""`/api/events`: what the detectors found, with snapshots and the recorded clips around each event."""
+"""`/api/events`: what the detectors found, with snapshots and the recorded clips around each event, and the
+camera health events (camera_offline, recording_stalled, storage_low...), filtered by `kind`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from vsnative.api.clips import send_export
 from vsnative.api.keys import SERVICES, Services
 from vsnative.clips import parse_time
 from vsnative.events import Event, EventStore
+from vsnative.health_events import EVENT_KINDS, HealthKind
 
 routes = web.RouteTableDef()
 CLIP_BEFORE, CLIP_AFTER = 5.0, 5.0  # seconds of video around an event
@@ -41,8 +43,25 @@ async def list_events(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text=f"bad query: {exc}") from exc
     if not 1 <= limit <= 1000:
         raise web.HTTPBadRequest(text="limit must be between 1 and 1000")
-    found = await asyncio.to_thread(events.query, q.get("camera"), q.get("label"), start, end, limit)
+    kinds = parse_kinds(q.getall("kind", []))
+    found = await asyncio.to_thread(events.query, q.get("camera"), q.get("label"), start, end, limit, kinds)
     return web.json_response({"events": [e.public() for e in found]})
+
+
+def parse_kinds(values: list[str]) -> set[str] | None:
+    """`kind=camera_offline,camera_online` (or repeated): those kinds; `health` stands for every health
+    kind; none given: every kind."""
+    kinds: set[str] = set()
+    for value in values:
+        for kind in filter(None, (k.strip() for k in value.split(","))):
+            if kind == "health":
+                kinds.update(HealthKind)
+            elif kind in EVENT_KINDS:
+                kinds.add(kind)
+            else:
+                known = ", ".join(sorted(EVENT_KINDS | {"health"}))
+                raise web.HTTPBadRequest(text=f"unknown event kind {kind!r} (known: {known})")
+    return kinds or None
 
 
 @routes.get("/api/events/{event_id}")
@@ -72,4 +91,6 @@ def snapshot_file(recordings: Path, event: Event) -> Path | None:
 @routes.get("/api/events/{event_id}/clip.mp4")
 async def clip(request: web.Request) -> web.StreamResponse:
     event = await event_or_404(request)
+    if not event.camera:
+        raise web.HTTPNotFound(text="this event is about the service, not a camera: it has no clip")
     return await send_export(request, event.camera, event.ts - CLIP_BEFORE, event.ts + CLIP_AFTER)

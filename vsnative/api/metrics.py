@@ -69,6 +69,16 @@ async def metrics(request: web.Request) -> web.Response:
             ok = int(bool(recording["ok"]))
             lines.append(f'vsnative_camera_recording{{camera="{_label(agent.camera.id)}"}} {ok}')
     lines += [
+        "# HELP vsnative_camera_online 1 while the camera sends video, as camera_offline/online say it "
+        "(debounced; absent until known)",
+        "# TYPE vsnative_camera_online gauge",
+    ]
+    for agent in agents:
+        if agent.watch.online is not None:
+            lines.append(
+                f'vsnative_camera_online{{camera="{_label(agent.camera.id)}"}} {int(agent.watch.online)}'
+            )
+    lines += [
         "# HELP vsnative_camera_healthy 1 while the camera records (packets flow, nothing lost, clips close)",
         "# TYPE vsnative_camera_healthy gauge",
     ]

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from vsnative import __version__
+from vsnative.health_events import EVENT_KINDS
 
 routes = web.RouteTableDef()
 
@@ -105,13 +106,21 @@ AGENT = {
         "state": {"enum": ["starting", "running", "retrying", "failed", "stopped"]},
         "healthy": {"type": "boolean"},
         "failure": {"type": ["string", "null"]},
-        "lastError": {"type": "string"},
+        "lastError": {"type": "string", "description": "why the stream failed, as a person reads it"},
+        "lastErrorDetail": {
+            "type": "string",
+            "description": "what the camera or FFmpeg said (no credentials)",
+        },
         "viewers": {"type": "integer"},
         "liveView": {"anyOf": [LIVE, {"type": "null"}]},
         "health": {
             "type": "object",
             "description": "per role: recording (the camera's health), live view and detection",
             "properties": {
+                "availability": {
+                    "enum": ["online", "offline", None],
+                    "description": "as camera_offline/online last said it (null: not yet known)",
+                },
                 "recording": {
                     "type": ["object", "null"],
                     "properties": {
@@ -122,6 +131,15 @@ AGENT = {
                 },
                 "live": {"type": ["string", "null"]},
                 "detection": {"type": ["string", "null"]},
+            },
+        },
+        "route": {
+            "type": "object",
+            "description": "where the camera's packets go: sinks in the framer thread, subscriptions on the "
+            "event loop (media/router.py)",
+            "properties": {
+                "framerThread": {"type": "array", "items": {"type": "string"}},
+                "eventLoop": {"type": "array", "items": {"type": "string"}},
             },
         },
         "parts": {
@@ -191,16 +209,25 @@ CLIPS = {
 EVENT_ID = {"name": "event_id", "in": "path", "required": True, "schema": {"type": "string"}}
 EVENT = {
     "type": "object",
-    "required": ["id", "cameraId", "label", "confidence", "box", "timestamp"],
+    "description": "a detection (kind `detection`: label, confidence, box, snapshot) or a camera health "
+    "event (any other kind: its message)",
+    "required": ["id", "kind", "cameraId", "timestamp"],
     "properties": {
         "id": {"type": "string"},
-        "cameraId": {"type": "string"},
-        "label": {"type": "string"},
-        "confidence": {"type": "number"},
-        "box": {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
+        "kind": {"enum": sorted(EVENT_KINDS)},
+        "cameraId": {"type": ["string", "null"], "description": "null: about the whole service (storage)"},
+        "message": {"type": ["string", "null"]},
+        "label": {"type": ["string", "null"]},
+        "confidence": {"type": ["number", "null"]},
+        "box": {
+            "anyOf": [
+                {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
+                {"type": "null"},
+            ]
+        },
         "timestamp": {"type": "number"},
         "snapshotUrl": {"type": ["string", "null"]},
-        "clipUrl": {"type": "string"},
+        "clipUrl": {"type": ["string", "null"]},
     },
 }
 SDP = {"application/sdp": {"schema": {"type": "string"}}}
@@ -426,6 +453,13 @@ def document() -> dict[str, Any]:
                     "parameters": [
                         {"name": "camera", "in": "query", "required": False, "schema": {"type": "string"}},
                         {"name": "label", "in": "query", "required": False, "schema": {"type": "string"}},
+                        {
+                            "name": "kind",
+                            "in": "query",
+                            "required": False,
+                            "description": "kinds to list, comma-separated (`health`: every health kind)",
+                            "schema": {"type": "string"},
+                        },
                         *TIME_PARAMS,
                         {
                             "name": "limit",

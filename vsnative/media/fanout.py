@@ -179,3 +179,7 @@ class FanOut:
     @property
     def subscribers(self) -> int:
         return len(self._subscribers)
+
+    def names(self) -> list[str]:
+        """The subscriptions' names ("detector", "viewer-1a2b3c4d"...), sorted."""
+        return sorted(sub.name for sub in self._subscribers)
