@@ -105,7 +105,10 @@ def test_detector_failed_once_per_failure_spell() -> None:
     ]
     notices: list[Notice] = []
     for t in range(5, 40):  # crash-looping: failed, running (restarted), failed again...
-        detector.set(PartState.FAILED if t % 2 else PartState.RUNNING, "ValueError: bad tensor")
+        if t % 2:
+            detector.fail(ValueError("bad tensor"))
+        else:
+            detector.set(PartState.RUNNING)
         notices += watch.observe(float(t), True, True, detector=detector)
     assert kinds(notices) == [("detector_failed", True)]
     assert "ValueError: bad tensor" in notices[0].message
@@ -116,6 +119,17 @@ def test_detector_failed_once_per_failure_spell() -> None:
     again = watch.observe(float(41 + ran), True, True, detector=detector)
     assert kinds(again) == [("detector_failed", True)]
     assert "disabled" in again[0].message
+
+
+def test_a_detector_that_failed_and_came_back_between_two_looks_has_failed() -> None:
+    watch = CameraWatch("cam", "Front", CONFIG, now=0.0)
+    detector = Part("detector", "cam")
+    watch.observe(0.0, True, True, detector=detector)
+    detector.fail(RuntimeError("boom"))
+    detector.set(PartState.RUNNING)  # restarted before the watch looked again
+    notices = watch.observe(1.0, True, True, detector=detector)
+    assert kinds(notices) == [("detector_failed", True)]
+    assert notices[0].message == "the detector failed: RuntimeError: boom"
 
 
 def test_storage_watch_rate_limits_retention_forced_and_says_storage_low_once() -> None:

@@ -99,6 +99,7 @@ class CameraWatch:
         self._stalled = False  # recording_stalled said, recording_resumed not yet
         self._detector_failed = False  # detector_failed said for the current failure spell
         self._detector_ok_since: float | None = None
+        self._detector_failures = 0  # the detector's failure count at the last look
 
     def observe(
         self,
@@ -139,13 +140,19 @@ class CameraWatch:
         return notices
 
     def _watch_detector(self, now: float, detector: Part) -> list[Notice]:
-        if detector.state in (PartState.FAILED, PartState.DISABLED):
+        # by its failure count too: a detector that failed and was restarted between two looks has failed
+        failed_since = detector.failures > self._detector_failures
+        self._detector_failures = detector.failures
+        if failed_since or detector.state in (PartState.FAILED, PartState.DISABLED):
             self._detector_ok_since = None
             if self._detector_failed:
                 return []
             self._detector_failed = True
-            word = "failed" if detector.state == PartState.FAILED else "is disabled"
-            return [self._notice(HealthKind.DETECTOR_FAILED, f"the detector {word}: {detector.reason}")]
+            if detector.state == PartState.DISABLED:
+                return [
+                    self._notice(HealthKind.DETECTOR_FAILED, f"the detector is disabled: {detector.reason}")
+                ]
+            return [self._notice(HealthKind.DETECTOR_FAILED, f"the detector failed: {detector.last_failure}")]
         if detector.state == PartState.RUNNING and self._detector_failed:
             if self._detector_ok_since is None:
                 self._detector_ok_since = now
