@@ -20,6 +20,7 @@ from vsnative import telemetry
 from vsnative.alerters import ALERTERS
 from vsnative.alerters.bus import AlertBus
 from vsnative.backoff import Backoff
+from vsnative.control.fence import Fence
 from vsnative.counters import AgentCounters
 from vsnative.errors import PluginError, StreamError, StreamFailure, VsnError
 from vsnative.events import EventStore
@@ -104,9 +105,16 @@ class Agent:
     """Runs one camera until `stop()`; reconnects its framer forever with capped, jittered backoff."""
 
     def __init__(
-        self, camera: Camera, pipeline: CameraPipeline, env: AgentEnv, agent_id: str | None = None
+        self,
+        camera: Camera,
+        pipeline: CameraPipeline,
+        env: AgentEnv,
+        agent_id: str | None = None,
+        fence: Fence | None = None,
     ) -> None:
+        """`fence`: the camera's lease as the manager holds it; past its deadline nothing is written."""
         self.camera = camera
+        self.fence = fence
         self.pipeline = pipeline
         self.env = env
         self.agent_id = agent_id or str(uuid.uuid4())
@@ -153,6 +161,7 @@ class Agent:
             alerts=self.alerts,
             fanout=self.fanout,
             ice=env.ice,
+            fence=fence,
         )
         self._pump: Future[None] | None = None
         self.streamers: list[Streamer] = [
@@ -173,6 +182,7 @@ class Agent:
             self.fanout,
             essential=[s.offer for s in self._threaded if s.essential],  # the recorder
             guarded=self._thread_guards,
+            fence=fence,
         )
         self.watch = CameraWatch(camera.id, camera.name, pipeline.health, time.monotonic())
 
@@ -237,13 +247,15 @@ class Agent:
     def losses(self) -> dict[str, int]:
         """What was lost, by where (each only grows): `framer` pictures it could not deliver whole,
         `recorder` packets its queue, a stalled disk or a timestamp jump (video until the next keyframe)
-        cost, `live` packets viewers skipped by falling behind, and other streamers' by their type."""
+        cost, `live` packets viewers skipped by falling behind, `fenced` packets not handed on or written
+        because the lease was not proven, and other streamers' by their type."""
         session = self._session
         by = self.fanout.dropped_by()
         losses = {
             "framer": self._framer_lost + (session.lost if session is not None else 0),
             "recorder": sum(s.dropped for s in self._threaded),
             "live": by.pop("viewer", 0),
+            "fenced": self.router.fenced + (self._recorder.fenced if self._recorder is not None else 0),
         }
         losses.update(by)
         return losses

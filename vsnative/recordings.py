@@ -62,16 +62,18 @@ def clip_start(path: Path) -> datetime | None:
 
 
 def append_index(clip: ClipInfo) -> None:
-    """Record a closed clip's exact start, duration, frames and size in its day's index.jsonl."""
-    line = orjson.dumps(
-        {
-            "file": clip.path.name,
-            "start": round(clip.start, 6),
-            "duration": round(clip.duration, 6),
-            "frames": clip.frames,
-            "size": clip.size,
-        }
-    )
+    """Record a closed clip's exact start, duration, frames and size in its day's index.jsonl, with the
+    fencing token of the lease it was written under (so overlaps can be audited)."""
+    entry: dict[str, object] = {
+        "file": clip.path.name,
+        "start": round(clip.start, 6),
+        "duration": round(clip.duration, 6),
+        "frames": clip.frames,
+        "size": clip.size,
+    }
+    if clip.token is not None:
+        entry["token"] = clip.token
+    line = orjson.dumps(entry)
     with open(clip.path.parent / INDEX_NAME, "ab") as fh:
         fh.write(line + b"\n")
 

@@ -163,7 +163,8 @@ AGENT = {
             "properties": {
                 "lost": {
                     "type": "object",
-                    "description": "packets lost, by part: framer, recorder, live, detector",
+                    "description": "packets lost, by part: framer, recorder, live, detector, fenced "
+                    "(not written: the lease was not proven)",
                     "additionalProperties": {"type": "integer"},
                 }
             },

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from vsnative.agent import Agent, Heartbeat, HeartbeatSink
 from vsnative.backoff import Backoff
+from vsnative.control.fence import Fence
 from vsnative.control.leases import Lease, Leases
 from vsnative.control.orphans import OrphanQueue, OrphanRequest
 from vsnative.control.pool import AgentPool
@@ -107,6 +108,7 @@ class AgentsManager:
         self.pool = pool
         self.registry = registry
         self.held: dict[str, Lease] = {}
+        self.fences: dict[str, Fence] = {}  # per held camera: what its agent may write until
         self._renewed: dict[str, float] = {}
         self._slot_freed = asyncio.Event()
         self._handover: set[str] = set()  # cameras being restarted under the same lease
@@ -168,22 +170,24 @@ class AgentsManager:
                 "orphan request for %s ignored: %s", camera_id, "deleted" if camera is None else "excluded"
             )
             return
+        sent = time.monotonic()  # the backend's TTL runs from a moment after this one
         lease = await self.leases.acquire(camera_id, self.id, self.config.lease_ttl)
         if lease is None:
             log.debug("orphan request for %s ignored: another manager holds it", camera_id)
             return
+        self.fences[camera_id] = Fence(lease.token, self.config.lease_ttl, sent)
+        self._renewed[camera_id] = sent
         self._start(camera, lease)
 
     def _start(self, camera: Camera, lease: Lease) -> None:
         self.held[camera.id] = lease
-        self._renewed[camera.id] = time.monotonic()
         log.info(
             "agent start: camera %s, token %d",
             camera.id,
             lease.token,
             extra={"event": "agent_start", "camera": camera.id, "token": lease.token, "manager": self.id},
         )
-        if self.pool.start(camera) is None:  # cannot happen while we take only `free` requests
+        if self.pool.start(camera, self.fences.get(camera.id)) is None:  # not while we take only `free`
             self._forget(camera.id)
             self._tasks.add(asyncio.get_running_loop().create_task(self._release(lease)))
 
@@ -204,6 +208,9 @@ class AgentsManager:
 
     def _forget(self, camera_id: str) -> Lease | None:
         self._renewed.pop(camera_id, None)
+        fence = self.fences.pop(camera_id, None)
+        if fence is not None:
+            fence.revoke()  # given back: an agent still finishing writes nothing more under it
         return self.held.pop(camera_id, None)
 
     async def _release(self, lease: Lease) -> None:
@@ -222,25 +229,42 @@ class AgentsManager:
 
     # --- leases ---------------------------------------------------------------------------------
     async def _renew_loop(self) -> None:
+        """Every third of the TTL, renew every lease at once; the agents of every lease lost (or unproven
+        for a TTL while the backend is unreachable) are stopped together, not one after the other. Their
+        fences stopped their writing already: revoked here, or past their deadline by themselves."""
         ttl = self.config.lease_ttl
         while True:
             await asyncio.sleep(ttl / 3)
-            for camera_id, lease in list(self.held.items()):
-                try:
-                    ok = await self.leases.renew(lease, ttl)
-                except BACKEND_ERRORS as exc:
-                    # Keep recording while the lease would still be valid; past that, ownership is unproven.
-                    if time.monotonic() - self._renewed.get(camera_id, 0) > ttl:
-                        log.error(
-                            "camera %s: lease not renewed for %.0f s (%s); stopping", camera_id, ttl, exc
-                        )
-                        await self.stop_agent(camera_id, "lease expired while the backend was unreachable")
-                    continue
-                if ok:
-                    self._renewed[camera_id] = time.monotonic()
-                else:
-                    log.error("camera %s: lease lost to another manager; stopping at once", camera_id)
-                    await self.stop_agent(camera_id, "lease lost")
+            held = list(self.held.items())
+            reasons = await asyncio.gather(*(self._renew(camera_id, lease, ttl) for camera_id, lease in held))
+            lost = [
+                (camera_id, reason) for (camera_id, _), reason in zip(held, reasons, strict=True) if reason
+            ]
+            if lost:
+                await asyncio.gather(*(self.stop_agent(camera_id, reason) for camera_id, reason in lost))
+
+    async def _renew(self, camera_id: str, lease: Lease, ttl: float) -> str | None:
+        """Renew one lease; the reason to stop its agent, or None."""
+        sent = time.monotonic()
+        try:
+            ok = await self.leases.renew(lease, ttl)
+        except BACKEND_ERRORS as exc:
+            # Keep recording while the lease would still be valid; past that, ownership is unproven.
+            if sent - self._renewed.get(camera_id, sent) > ttl:
+                log.error("camera %s: lease not renewed for %.0f s (%s); stopping", camera_id, ttl, exc)
+                return "lease expired while the backend was unreachable"
+            return None
+        fence = self.fences.get(camera_id)
+        if ok:
+            if self.held.get(camera_id) == lease:
+                self._renewed[camera_id] = sent
+                if fence is not None:
+                    fence.renewed(sent)
+            return None
+        if fence is not None:
+            fence.revoke()
+        log.error("camera %s: lease lost to another manager; stopping at once", camera_id)
+        return "lease lost"
 
     # --- reconcile ------------------------------------------------------------------------------
     async def _reconcile_loop(self) -> None:

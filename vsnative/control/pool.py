@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 
 from vsnative.agent import Agent, AgentEnv
+from vsnative.control.fence import Fence
 from vsnative.models import Camera
 from vsnative.pipeline import PipelineFile
 
@@ -34,14 +35,15 @@ class AgentPool:
     def get(self, camera_id: str) -> Agent | None:
         return self._agents.get(camera_id)
 
-    def start(self, camera: Camera) -> Agent | None:
-        """Start an agent for camera unless one runs already or the pool is full; return it (or None)."""
+    def start(self, camera: Camera, fence: Fence | None = None) -> Agent | None:
+        """Start an agent for camera unless one runs already or the pool is full; return it (or None).
+        `fence`: the camera's lease, past which the agent writes nothing."""
         if camera.id in self._agents:
             return self._agents[camera.id]
         if self.free_slots <= 0:
             log.warning("pool full (%d agents): camera %s not started", self.max_agents, camera.id)
             return None
-        agent = Agent(camera, self.pipeline.for_camera(camera.id), self.env)
+        agent = Agent(camera, self.pipeline.for_camera(camera.id), self.env, fence=fence)
         self._agents[camera.id] = agent
         task = asyncio.create_task(agent.run(), name=f"agent-{camera.id}")
         self._tasks[camera.id] = task

@@ -20,6 +20,36 @@ PART_SUFFIX = ".part"
 MP4_OPTIONS = {"movflags": "frag_keyframe+empty_moov+delay_moov+default_base_moof", "flush_packets": "1"}
 
 
+class GatedFile:
+    """A clip's file as FFmpeg writes it, through PyAV's Python I/O, with a gate: once `cut`, every write
+    goes nowhere. (FFmpeg's own `file:` and `pipe:` protocols keep a descriptor of their own, a `dup` of
+    any we pass, so only this layer can stop its writes for sure.) Measured, remuxing 640x360 packets: 3.4
+    to 4.0 µs a packet through it against 3.4 to 4.2 through `pipe:`, the same within noise; the bytes
+    are the same as through a path (fragmented MP4 never seeks), and each write reaches the kernel at once
+    (no Python buffer), as with `flush_packets`."""
+
+    def __init__(self, path: Path) -> None:
+        self._raw = open(path, "xb", buffering=0)  # noqa: SIM115 - closed by the ClipWriter
+        self._cut = False
+
+    def write(self, data: bytes) -> int:
+        if self._cut:
+            return len(data)
+        view = memoryview(data)
+        while view:  # a regular file may take less than asked (a full disk answers with an error)
+            written = self._raw.write(view)
+            if not written:
+                raise OSError("the clip's file took no bytes")
+            view = view[written:]
+        return len(data)
+
+    def cut(self) -> None:
+        self._cut = True
+
+    def close(self) -> None:
+        self._raw.close()
+
+
 @dataclass(frozen=True, slots=True)
 class ClipInfo:
     """A closed clip: where it is and what it covers."""
@@ -29,6 +59,7 @@ class ClipInfo:
     duration: float  # seconds
     frames: int  # video frames
     size: int  # bytes
+    token: int | None = None  # the fencing token of the lease it was written under
 
 
 class ClipWriter:
@@ -56,7 +87,12 @@ class ClipWriter:
         self._frame_ticks = 0
         self._cut = float("inf")  # seconds (in the session's timeline) where the next clip starts
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._out: OutputContainer = av.open(str(self.part), "w", format="mp4", options=dict(MP4_OPTIONS))
+        self._file = GatedFile(self.part)
+        try:
+            self._out: OutputContainer = av.open(self._file, "w", format="mp4", options=dict(MP4_OPTIONS))
+        except BaseException:
+            self._file.close()
+            raise
         self._streams: list[Stream] = []
         self._offsets: list[int] = []
         tracks = tracks or self.info.tracks
@@ -108,13 +144,25 @@ class ClipWriter:
         """Seconds covered by the video written so far (the last frame counted for one frame interval)."""
         return float((self._last_video_dts - self.first_dts + self._frame_ticks) * self._video_tb)
 
-    def close(self) -> ClipInfo:
+    def close(self, token: int | None = None) -> ClipInfo:
         """Finish the file and rename `.part` to its final name."""
-        self._out.close()
+        try:
+            self._out.close()
+        finally:
+            self._file.close()
         os.replace(self.part, self.path)
-        return ClipInfo(self.path, self.start_wallclock, self.duration, self.frames, self.path.stat().st_size)
+        size = self.path.stat().st_size
+        return ClipInfo(self.path, self.start_wallclock, self.duration, self.frames, size, token)
 
     def abandon(self) -> None:
         """Close after a write error, keeping what reached the disk under the `.part` name."""
         with contextlib.suppress(av.error.FFmpegError, OSError):
             self._out.close()
+        self._file.close()
+
+    def fence_off(self) -> None:
+        """Stop at once, writing not one more byte to the file: the file is cut off before the muxer is
+        closed (what it still holds and its trailer go nowhere). The `.part` keeps every fragment written
+        while the lease was ours, for the camera's next owner to finalise."""
+        self._file.cut()
+        self.abandon()

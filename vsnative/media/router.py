@@ -1,6 +1,9 @@
 """The data plane of one camera: every packet's route from the framer to each streamer, in one place.
 
-    framer thread ── PacketRouter.deliver(packet) ──┬─ counters, the time of the last packet
+    framer thread ── PacketRouter.deliver(packet) ──┬─ counters, the time of the last packet; the
+                                                    │  lease's fence (control/fence.py): past its
+                                                    │  deadline nothing goes on, and once proven again
+                                                    │  packets go on from a video keyframe
                                                     ├─ essential sinks, in this thread (the recorder's
                                                     │  queue): what they raise ends the connection,
                                                     │  since recording is what an agent is for
@@ -25,6 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from vsnative.control.fence import Fence
 from vsnative.counters import AgentCounters
 from vsnative.media.fanout import FanOut
 from vsnative.media.packets import EncodedPacket
@@ -48,11 +52,15 @@ class PacketRouter:
         fanout: FanOut,
         essential: Sequence[EssentialSink] = (),
         guarded: Sequence[GuardedSink] = (),
+        fence: Fence | None = None,
     ) -> None:
         self.counters = counters
         self.fanout = fanout
         self.essential = tuple(essential)
         self.guarded = tuple(guarded)
+        self.fence = fence
+        self.fenced = 0  # packets not handed on because the lease was not proven
+        self._from_keyframe = False  # after a fenced spell: hand on from the next video keyframe
         self.last_packet_at = 0.0  # monotonic, of the last packet delivered
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_first: Callable[[], None] | None = None
@@ -73,6 +81,17 @@ class PacketRouter:
         if packet.keyframe and packet.is_video:
             counters.keyframes += 1
         now = self.last_packet_at = time.monotonic()
+        fence = self.fence
+        if fence is not None:
+            if not fence.valid():
+                self.fenced += 1
+                self._from_keyframe = True
+                return
+            if self._from_keyframe:
+                if not (packet.keyframe and packet.is_video):
+                    self.fenced += 1
+                    return
+                self._from_keyframe = False
         for sink in self.essential:
             sink(packet)
         for guarded in self.guarded:

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from vsnative.alerters.bus import AlertBus
+from vsnative.control.fence import Fence
 from vsnative.counters import AgentCounters
 from vsnative.media.clip import ClipInfo
 from vsnative.media.fanout import FanOut, Subscription
@@ -36,6 +37,7 @@ class StreamerContext:
     clip_listeners: list[Callable[[str, ClipInfo], None]] = field(default_factory=list)
     fanout: FanOut | None = None  # for streamers that subscribe on demand (live viewers)
     ice: IceSettings | None = None  # ICE servers and candidate addresses for WebRTC peers
+    fence: Fence | None = None  # the camera's lease: nothing is written once it has passed
 
 
 class Streamer(ABC):

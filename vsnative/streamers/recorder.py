@@ -6,6 +6,7 @@ import asyncio
 import collections
 import logging
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Literal
@@ -91,6 +92,9 @@ class Mp4Recorder(ThreadedStreamer):
         self.longest = 0.0  # seconds: the longest clip closed (clipSeconds + the camera's GOP, about)
         self._broken = False  # the last clip ended on a jump or an error: pictures until a keyframe are lost
         self.failures = 0
+        self._fence = context.fence  # None: no lease to prove (an agent run alone, in tests and benches)
+        self.fenced = 0  # packets not written because the lease's deadline had passed
+        self._fenced_at = 0.0  # monotonic: when writing stopped for the lease (0: it writes)
 
     @property
     def clip_deadline(self) -> float:
@@ -135,6 +139,13 @@ class Mp4Recorder(ThreadedStreamer):
             self._converted = audio.index
 
     def _mux(self, packet: EncodedPacket, closed: list[ClipInfo]) -> None:
+        fence = self._fence
+        if fence is not None:
+            if not fence.valid():  # before anything touches a file
+                self._fence_off(packet)
+                return
+            if self._fenced_at:
+                self._fence_lifted()
         writer = self._writer
         track = packet.track
         video = packet.is_video
@@ -234,8 +245,12 @@ class Mp4Recorder(ThreadedStreamer):
             self._finish(writer, closed)
 
     def _finish(self, writer: ClipWriter, closed: list[ClipInfo]) -> None:
+        fence = self._fence
+        if fence is not None and not fence.valid():  # no trailer, no rename, no index line
+            writer.fence_off()
+            return
         try:
-            clip = writer.close()
+            clip = writer.close(fence.token if fence is not None else None)
             append_index(clip)
         except Exception:
             log.exception("%s: cannot close a clip", self.context.camera.id)
@@ -243,6 +258,38 @@ class Mp4Recorder(ThreadedStreamer):
             writer.abandon()
             return
         closed.append(clip)
+
+    def _fence_off(self, packet: EncodedPacket) -> None:
+        """The lease's deadline has passed: the open clips are cut off where they are (left `.part`, for
+        the camera's next owner), this packet and all until the lease is proven again are not written
+        (counted in `fenced`); then recording resumes at a keyframe, in a new clip."""
+        self.fenced += 1
+        if self._fenced_at:
+            return
+        self._fenced_at = time.monotonic()
+        for writer in (self._writer, self._ending):
+            if writer is not None:
+                writer.fence_off()
+        self._writer, self._ending, self._last_dts = None, None, {}
+        self._broken = False  # what is not written is counted in `fenced`, not `lost`
+        fence = self._fence
+        log.error(
+            "%s: the lease (token %s) is %s: writing stopped; the clip in progress stays .part for the "
+            "camera's next owner",
+            self.context.camera.id,
+            fence.token if fence is not None else "?",
+            "lost" if fence is not None and fence.revoked else "not proven (its deadline has passed)",
+        )
+
+    def _fence_lifted(self) -> None:
+        """The lease was proven again (renewed; nobody took the camera): the next keyframe opens a clip."""
+        log.warning(
+            "%s: lease proven again after %.1f s: recording resumes (%d packets not written)",
+            self.context.camera.id,
+            time.monotonic() - self._fenced_at,
+            self.fenced,
+        )
+        self._fenced_at = 0.0
 
     def _drop(self) -> None:
         """After a disk or muxer error (logged): the agent goes on. This clip is dropped (what reached the
