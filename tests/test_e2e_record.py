@@ -17,6 +17,7 @@ from tests.support.camera import FakeCamera, free_port
 from tests.support.garbage import GarbageServer
 from tests.support.media import decode_errors, probe, video_packets
 from tests.support.service import Service, write_settings
+from vsnative.recordings import clip_start
 
 pytestmark = pytest.mark.slow
 FPS = 25
@@ -205,6 +206,21 @@ def test_kill9_keeps_closed_clips_and_completed_fragments(
     kept = video_packets(parts[0])
     assert len(kept) >= GOP_SECONDS * FPS, f"only {len(kept)} frames survived in {parts[0]}"
     assert "K" in kept[0]["flags"]
+
+    # started again, the camera's agent finalises what the killed one left: a normal clip, indexed
+    service.start()
+    service.wait_for(lambda: service.agents()["cam"]["counters"]["recovered"] == 1, 20, "recovery")
+    assert not parts[0].exists()
+    final = parts[0].with_name(parts[0].name.removesuffix(".part"))
+    entry = next(e for e in index_of(recordings, "cam") if e["file"] == final.name)
+    assert entry["recovered"] is True
+    assert entry["frames"] == len(assert_clean_clip(final, "h264")) >= GOP_SECONDS * FPS
+    named = clip_start(final)
+    assert named is not None
+    assert 0 <= entry["start"] - named.timestamp() < 1  # its exact start, from its own metadata
+    listed = service.get("/api/cameras/cam/clips")["clips"]
+    assert any(c["url"].endswith(final.name) for c in listed)
+    assert service.terminate() == 0
 
 
 def test_frozen_camera_is_detected_and_not_reported_healthy(

@@ -30,6 +30,7 @@ from vsnative.log import redact, without_userinfo
 from vsnative.media.audio import describe as audio_plan
 from vsnative.media.fanout import FanOut
 from vsnative.media.packets import StreamInfo
+from vsnative.media.recover import orphan_parts, recover
 from vsnative.media.router import PacketRouter
 from vsnative.models import Camera
 from vsnative.parts import Part, PartState, ThreadGuard, guarded
@@ -308,6 +309,13 @@ class Agent:
 
     async def run(self) -> None:
         log.info("agent %s starting for camera %s (%s)", self.agent_id, self.camera.id, self.camera.safe_url)
+        loop = asyncio.get_running_loop()
+        # the clips a writer left unfinished (killed, or fenced off on a pause): listed before this agent
+        # opens its own first clip; finalised below while it records (it holds the lease: nobody else
+        # writes this camera's files)
+        leftovers = await loop.run_in_executor(
+            self.env.io_executor, orphan_parts, self.env.recordings_dir / self.camera.id
+        )
         alerts = asyncio.create_task(
             guarded(self._alerts_part, self.alerts.run), name=f"alerts-{self.camera.id}"
         )
@@ -318,6 +326,8 @@ class Agent:
                     threaded.attach(loop)
                 for streamer, part in self._loop_side:
                     tg.create_task(guarded(part, functools.partial(self._run_streamer, streamer, part)))
+                if leftovers:
+                    tg.create_task(self._recover(leftovers))
                 tg.create_task(self._framer_loop())
                 tg.create_task(self._heartbeat_loop())
                 tg.create_task(self._watch_loop())
@@ -329,6 +339,30 @@ class Agent:
                 await alerts
             self.state = AgentState.STOPPED
             log.info("agent %s stopped for camera %s", self.agent_id, self.camera.id)
+
+    async def _recover(self, parts: list[Path]) -> None:
+        """Finalise the `.part` clips found at start (media/recover.py), while the lease is proven."""
+        loop = asyncio.get_running_loop()
+        recovered = removed = 0
+        for part in parts:
+            if self._stopping.is_set() or (self.fence is not None and not self.fence.valid()):
+                break
+            try:
+                clip = await loop.run_in_executor(self.env.io_executor, recover, part)
+            except Exception:  # a recovery that fails must not stop recording (logged with its traceback)
+                log.exception("camera %s: %s not recovered", self.camera.id, part.name)
+                continue
+            if clip is None:
+                removed += 1
+            else:
+                recovered += 1
+                self.counters.recovered += 1
+        log.info(
+            "camera %s: %d unfinished clips finalised, %d unreadable removed",
+            self.camera.id,
+            recovered,
+            removed,
+        )
 
     def _part(self, name: str) -> Part:
         part = Part(

@@ -12,6 +12,7 @@ class AgentCounters:
     bytes: int = 0
     clips: int = 0
     reconnects: int = 0
+    recovered: int = 0  # unfinished clips a writer left (killed, fenced off), finalised at start
     last_clip_end: float = 0.0  # wall clock
 
     def as_dict(self) -> dict[str, float | int]:

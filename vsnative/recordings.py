@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 INDEX_NAME = "index.jsonl"
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _CLIP = re.compile(r"^(\d{2})-(\d{2})-(\d{2})(?:-(\d+))?\.mp4$")
+PART = ".part"
+# a `.part` nobody wrote to for this long has no writer (a clip in progress grows every GOP): one that no
+# agent finalised (its camera is not recorded any more, or it could not be read) is retention's, like a clip
+STALE_PART_SECONDS = 600.0
 
 
 class RetentionConfig(BaseModel):
@@ -61,9 +65,10 @@ def clip_start(path: Path) -> datetime | None:
         return None
 
 
-def append_index(clip: ClipInfo) -> None:
+def append_index(clip: ClipInfo, recovered: bool = False) -> None:
     """Record a closed clip's exact start, duration, frames and size in its day's index.jsonl, with the
-    fencing token of the lease it was written under (so overlaps can be audited)."""
+    fencing token of the lease it was written under (so overlaps can be audited); `recovered` for a clip
+    finalised from the `.part` a writer left (media/recover.py)."""
     entry: dict[str, object] = {
         "file": clip.path.name,
         "start": round(clip.start, 6),
@@ -73,6 +78,8 @@ def append_index(clip: ClipInfo) -> None:
     }
     if clip.token is not None:
         entry["token"] = clip.token
+    if recovered:
+        entry["recovered"] = True
     line = orjson.dumps(entry)
     with open(clip.path.parent / INDEX_NAME, "ab") as fh:
         fh.write(line + b"\n")
@@ -102,20 +109,29 @@ class _Clip:
     size: int = field(compare=False)
 
 
-def list_clips(root: Path) -> list[_Clip]:
-    """Every closed clip under root, oldest first (in-progress `.part` files are never listed)."""
+def list_clips(root: Path, stale_before: float | None = None) -> list[_Clip]:
+    """Every closed clip under root, oldest first; with `stale_before` (epoch s) also the `.part` files
+    not written since then (in-progress ones are never listed)."""
     clips = []
     for day in root.glob("*/*"):
         if not _DAY.match(day.name):
             continue
-        for path in day.glob("*.mp4"):
-            start = clip_start(path)
+        for path in day.glob("*.mp4*"):
+            name = path.name
+            if name.endswith(PART):
+                name = name.removesuffix(PART)
+            elif not name.endswith(".mp4"):
+                continue
+            start = clip_start(path.with_name(name))
             if start is None:
                 continue
             try:
-                clips.append(_Clip(start, path, path.stat().st_size))
+                stat = path.stat()
             except FileNotFoundError:
                 continue
+            if name != path.name and (stale_before is None or stat.st_mtime >= stale_before):
+                continue
+            clips.append(_Clip(start, path, stat.st_size))
     clips.sort()
     return clips
 
@@ -126,6 +142,7 @@ class RetentionReport:
     freed: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     forced: dict[str, int] = field(default_factory=dict)  # clips per camera deleted for space, not age
+    parts: int = 0  # of the deleted: unfinished clips no writer came back to (`.part`)
     free: int | None = None  # bytes free on the recordings disk after the sweep (None: no folder yet)
     oldest: float | None = None  # start (epoch s) of the oldest clip kept
 
@@ -133,13 +150,14 @@ class RetentionReport:
 def sweep(root: Path, config: RetentionConfig, now: float | None = None) -> RetentionReport:
     """Delete clips past max age, then the oldest while over maxBytes or under the free-disk floor.
 
-    Blocking (file system): run it in a worker thread. Never touches `.part` files (clips being written).
+    Blocking (file system): run it in a worker thread. Never touches a `.part` being written; one nobody
+    wrote to for STALE_PART_SECONDS is a clip like the others (counted in `parts`).
     """
     report = RetentionReport()
     if not root.exists():
         return report
     now = time.time() if now is None else now
-    clips = list_clips(root)
+    clips = list_clips(root, stale_before=time.time() - STALE_PART_SECONDS)
     keep: list[_Clip] = []
 
     def delete(clip: _Clip, reason: str) -> None:
@@ -149,6 +167,8 @@ def sweep(root: Path, config: RetentionConfig, now: float | None = None) -> Rete
             return
         report.deleted += 1
         report.freed += clip.size
+        if clip.path.name.endswith(PART):
+            report.parts += 1
         report.reasons[reason] = report.reasons.get(reason, 0) + 1
         if reason != "age":
             camera = clip.path.parent.parent.name

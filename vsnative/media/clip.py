@@ -71,14 +71,17 @@ class ClipWriter:
         first: EncodedPacket,
         start_wallclock: float,
         tracks: tuple[MediaTrack, ...] | None = None,
+        token: int | None = None,
     ) -> None:
-        """`tracks`: what the clip holds, when it differs from the session's (converted audio)."""
+        """`tracks`: what the clip holds, when it differs from the session's (converted audio); `token`:
+        the fencing token of the lease it is written under."""
         if not (first.is_video and first.keyframe):
             raise ValueError("a clip starts with a video keyframe")
         self.path = path
         self.part = path.with_name(path.name + PART_SUFFIX)
         self.info: StreamInfo = first.info
         self.start_wallclock = start_wallclock
+        self.token = token
         self.frames = 0
         self.first_dts = first.dts
         self._video = first.track
@@ -93,6 +96,11 @@ class ClipWriter:
         except BaseException:
             self._file.close()
             raise
+        # the exact start and the token, inside the file (its moov, written with the first fragment): what
+        # a crash recovery of the `.part` needs (media/recover.py)
+        self._out.metadata["comment"] = f"vsnative start={start_wallclock:.6f}" + (
+            f" token={token}" if token is not None else ""
+        )
         self._streams: list[Stream] = []
         self._offsets: list[int] = []
         tracks = tracks or self.info.tracks
@@ -144,7 +152,7 @@ class ClipWriter:
         """Seconds covered by the video written so far (the last frame counted for one frame interval)."""
         return float((self._last_video_dts - self.first_dts + self._frame_ticks) * self._video_tb)
 
-    def close(self, token: int | None = None) -> ClipInfo:
+    def close(self) -> ClipInfo:
         """Finish the file and rename `.part` to its final name."""
         try:
             self._out.close()
@@ -152,7 +160,7 @@ class ClipWriter:
             self._file.close()
         os.replace(self.part, self.path)
         size = self.path.stat().st_size
-        return ClipInfo(self.path, self.start_wallclock, self.duration, self.frames, size, token)
+        return ClipInfo(self.path, self.start_wallclock, self.duration, self.frames, size, self.token)
 
     def abandon(self) -> None:
         """Close after a write error, keeping what reached the disk under the `.part` name."""

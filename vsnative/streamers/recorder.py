@@ -226,7 +226,8 @@ class Mp4Recorder(ThreadedStreamer):
         start = self._wallclock(packet)
         try:
             path = clip_path(self.context.recordings_dir, self.context.camera.id, start)
-            self._writer = ClipWriter(path, packet, start, self._tracks)
+            token = self._fence.token if self._fence is not None else None
+            self._writer = ClipWriter(path, packet, start, self._tracks, token)
             self._broken = False
         except Exception:
             log.exception("%s: cannot start a clip", self.context.camera.id)
@@ -250,7 +251,7 @@ class Mp4Recorder(ThreadedStreamer):
             writer.fence_off()
             return
         try:
-            clip = writer.close(fence.token if fence is not None else None)
+            clip = writer.close()
             append_index(clip)
         except Exception:
             log.exception("%s: cannot close a clip", self.context.camera.id)
