@@ -315,8 +315,32 @@ def test_redis_unreachable_at_start_then_restarted_mid_run(tmp_path: Path) -> No
         server.stop()  # Redis dies and comes back (its append-only file keeps the data)
         time.sleep(1)
         assert all(a["state"] == "running" for a in service.agents().values())
+        # routes that need Redis answer 503 with Retry-After (not a 500 with a traceback)...
+        for path in ("/api/cameras", "/api/cluster", "/api/cameras/r0"):
+            status, body, headers = fetch(service.base + path)
+            assert status == 503, (path, status, body)
+            assert headers.get("Retry-After") == "5"
+            assert "unreachable" in json.loads(body)["error"]
+        # ...and /metrics still serves this process's figures, saying the backend is down
+        status, text, _ = fetch(service.base + "/metrics")
+        assert status == 200
+        assert "vsnative_backend_up 0" in text
+        assert 'vsnative_camera_recording{camera="r0"} 1' in text
         server.start()
-        time.sleep(3)
+        back = time.monotonic()
+        # the first request after the outage succeeds (a pooled connection Redis closed is retried once)
+        assert fetch(service.base + "/api/cameras")[0] == 200
+        client = redis.Redis.from_url(server.url, decode_responses=True)
+        beat = {cid: int(client.hget(f"{prefix}camera:{cid}", "lastHeartbeat") or 0) for cid in ("r0", "r1")}
+        while time.monotonic() - back < 5 and any(
+            int(client.hget(f"{prefix}camera:{cid}", "lastHeartbeat") or 0) <= beat[cid] for cid in beat
+        ):
+            time.sleep(0.1)
+        resumed = time.monotonic() - back
+        assert resumed < 2.5, f"heartbeats resumed {resumed:.1f} s after Redis came back"
+        client.close()
+        assert "vsnative_backend_up 1" in fetch(service.base + "/metrics")[1]
+        time.sleep(1)
         agents = service.agents()
         assert all(a["healthy"] for a in agents.values())
         assert all(agents[cid]["counters"]["packets"] > packets[cid] for cid in packets)
@@ -329,6 +353,14 @@ def test_redis_unreachable_at_start_then_restarted_mid_run(tmp_path: Path) -> No
     finally:
         service.stop()
         server.stop()
+
+
+def fetch(url: str) -> tuple[int, str, dict[str, str]]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback test URL
+            return resp.status, resp.read().decode(), dict(resp.headers)
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode(), dict(err.headers)
 
 
 def _answers(service: Service) -> bool:

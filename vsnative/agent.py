@@ -45,6 +45,7 @@ THREAD_EXIT_SECONDS = 10.0  # a framer thread notices a stop within its read tim
 LOSS_WINDOW_SECONDS = 10.0  # an agent whose recording lost video this recently is not healthy
 LOSS_LOG_SECONDS = 60.0  # losses are logged at most this often per camera (with the counts)
 WATCH_SECONDS = 1.0  # how often losses and health (events) are looked at
+HEARTBEAT_RETRY_SECONDS = 1.0  # a heartbeat that met the backend away is tried again this soon
 
 
 class AgentState(enum.StrEnum):
@@ -511,10 +512,12 @@ class Agent:
 
     async def _heartbeat_loop(self) -> None:
         first = True  # the first beat, at start, records agentId and startupTime at once
+        failed = False  # the last beat met the backend away: the next one a second later, not a period
         while not self._stopping.is_set():
             if not first:
+                period = min(HEARTBEAT_RETRY_SECONDS, self.env.heartbeat_seconds) if failed else None
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self.env.heartbeat_seconds)
+                    await asyncio.wait_for(self._stopping.wait(), period or self.env.heartbeat_seconds)
             first = False
             if self._stopping.is_set() or self.env.heartbeat is None:
                 continue
@@ -531,4 +534,8 @@ class Agent:
             try:
                 await self.env.heartbeat(beat)
             except VsnError as exc:
-                log.warning("camera %s: heartbeat not written: %s", self.camera.id, exc)
+                if not failed:  # once per outage
+                    log.warning("camera %s: heartbeat not written: %s", self.camera.id, exc)
+                failed = True
+            else:
+                failed = False

@@ -24,7 +24,6 @@ from vsnative.api import Services, create_app
 from vsnative.backoff import Backoff
 from vsnative.control.leases import Leases, LocalLeases
 from vsnative.control.manager import (
-    BACKEND_ERRORS,
     AgentsManager,
     LocalRegistry,
     ManagerConfig,
@@ -33,6 +32,7 @@ from vsnative.control.manager import (
 )
 from vsnative.control.monitor import AgentsMonitor, MonitorConfig
 from vsnative.control.orphans import FileOrphanQueue, OrphanQueue
+from vsnative.control.outage import BACKEND_ERRORS
 from vsnative.control.pool import AgentPool
 from vsnative.control.store import CameraStore, FileCameraStore
 from vsnative.events import EventStore

@@ -273,3 +273,35 @@ async def test_a_reconnect_that_joins_mid_gop_loses_nothing(
     index = await record(rec, [*PACKETS[:100], *shifted(PACKETS[120:200], 9_000_000, info=other)])
     assert [e["frames"] for e in index] == [100, 50]  # the second session from its first keyframe (150)
     assert rec.dropped == 0
+
+
+async def test_a_burst_after_a_stall_lands_where_it_was_filmed(
+    tmp_path: Path, executor: ThreadPoolExecutor
+) -> None:
+    """8 s of video held up (a paused process, a congested link) and then delivered at once: before, the
+    burst was stamped with its arrival and re-anchored, so one connection's clips overlapped by 4-6 s."""
+    held = [p._replace(wallclock=PACKETS[200].wallclock + 0.001 * i) for i, p in enumerate(PACKETS[0:200])]
+    stalled = [*PACKETS[:50], *held[50:200], *PACKETS[200:]]  # packets 50-199 arrive when 200 does
+    index = await record(recorder(tmp_path, executor, clipSeconds=2), stalled)
+    starts = [e["start"] for e in index]
+    first = PACKETS[0].wallclock
+    assert starts == pytest.approx([first + 2.0 * i for i in range(6)], abs=1e-6)  # the camera's timeline
+    for before, after in itertools.pairwise(index):
+        assert after["start"] == pytest.approx(before["start"] + before["duration"], abs=1e-6)  # type: ignore[operator]
+
+
+async def test_the_cameras_sender_reports_date_the_clips(
+    tmp_path: Path, executor: ThreadPoolExecutor
+) -> None:
+    """With RTCP sender reports (FFmpeg's start_time_realtime), pts 0 is filmed at the camera's word; a
+    camera clock an hour off is not believed (arrival instead)."""
+    info = StreamInfo(session=1, tracks=PACKETS[0].info.tracks, opened_at=0)
+    info.reports.start = PACKETS[0].wallclock - 0.3  # filmed 0.3 s before it arrived
+    packets = [p._replace(info=info) for p in PACKETS[:100]]
+    index = await record(recorder(tmp_path / "a", executor, clipSeconds=2), packets)
+    assert index[0]["start"] == pytest.approx(PACKETS[0].wallclock - 0.3, abs=1e-6)
+    wrong = StreamInfo(session=1, tracks=PACKETS[0].info.tracks, opened_at=0)
+    wrong.reports.start = PACKETS[0].wallclock - 3600
+    packets = [p._replace(info=wrong) for p in PACKETS[:100]]
+    index = await record(recorder(tmp_path / "b", executor, clipSeconds=2), packets)
+    assert index[0]["start"] == pytest.approx(PACKETS[0].wallclock, abs=1e-6)

@@ -7,7 +7,8 @@ from aiohttp import web
 from vsnative.api import agents, cameras, clips, cluster, events, health, metrics, openapi, ui, whep
 from vsnative.api.auth import bearer_auth
 from vsnative.api.errors import error_middleware
-from vsnative.api.keys import SERVICES, Services
+from vsnative.api.keys import OUTAGE, SERVICES, Services
+from vsnative.control.outage import OutageLog
 
 __all__ = ["SERVICES", "Services", "create_app"]
 MAX_REQUEST_BYTES = 1 << 20
@@ -18,6 +19,7 @@ def create_app(services: Services, token: str | None = None) -> web.Application:
     middlewares = [error_middleware] + ([bearer_auth(token)] if token else [])
     app = web.Application(middlewares=middlewares, client_max_size=MAX_REQUEST_BYTES)
     app[SERVICES] = services
+    app[OUTAGE] = OutageLog()
     for module in (health, agents, cameras, cluster, clips, events, metrics, openapi, whep, ui):
         app.router.add_routes(module.routes)
     return app

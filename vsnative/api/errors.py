@@ -7,6 +7,9 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from vsnative.api.keys import OUTAGE
+from vsnative.control.outage import RETRY_AFTER_SECONDS, UNREACHABLE
+
 log = logging.getLogger(__name__)
 
 
@@ -27,6 +30,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         for header in ("Allow", "WWW-Authenticate", "Retry-After"):  # e.g. 405 must say what is allowed
             if header in exc.headers:
                 response.headers[header] = exc.headers[header]
+        return response
+    except UNREACHABLE as exc:  # Redis is away: try again soon, not a server bug
+        request.app[OUTAGE].refused(f"{request.method} {request.path}", exc)
+        response = json_error(503, "the control-plane backend is unreachable; retry shortly")
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from vsnative.control.leases import Leases
 from vsnative.control.orphans import OrphanQueue
+from vsnative.control.outage import OutageLog
 from vsnative.control.pool import AgentPool
 from vsnative.control.store import CameraStore
 from vsnative.events import EventStore
@@ -35,3 +36,4 @@ class Services:
 
 
 SERVICES = web.AppKey("services", Services)
+OUTAGE = web.AppKey("outage", OutageLog)  # requests turned away while the backend is unreachable

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from vsnative.agent import AgentState
 from vsnative.api.keys import SERVICES
+from vsnative.control.outage import UNREACHABLE
 from vsnative.parts import PartState
 
 routes = web.RouteTableDef()
@@ -121,8 +122,14 @@ async def metrics(request: web.Request) -> web.Response:
     ]
     for agent in agents:
         lines.append(f'vsnative_camera_viewers{{camera="{_label(agent.camera.id)}"}} {agent.viewers}')
-    backlog = await services.queue.backlog()
+    try:  # the local figures are served whatever the backend's state: they show recording goes on
+        backlog: int | None = await services.queue.backlog()
+    except UNREACHABLE:
+        backlog = None
     lines += [
+        "# HELP vsnative_backend_up 1 while the control-plane backend (Redis, or the local files) answers",
+        "# TYPE vsnative_backend_up gauge",
+        f"vsnative_backend_up {int(backlog is not None)}",
         "# HELP vsnative_agents agents running in this process",
         "# TYPE vsnative_agents gauge",
         f"vsnative_agents {len(agents)}",
@@ -132,10 +139,13 @@ async def metrics(request: web.Request) -> web.Response:
         "# HELP vsnative_viewers live viewers (WebRTC) of all cameras of this process",
         "# TYPE vsnative_viewers gauge",
         f"vsnative_viewers {sum(agent.viewers for agent in agents)}",
-        "# HELP vsnative_orphan_backlog orphan requests waiting or not yet acknowledged",
-        "# TYPE vsnative_orphan_backlog gauge",
-        f"vsnative_orphan_backlog {backlog}",
     ]
+    if backlog is not None:
+        lines += [
+            "# HELP vsnative_orphan_backlog orphan requests waiting or not yet acknowledged",
+            "# TYPE vsnative_orphan_backlog gauge",
+            f"vsnative_orphan_backlog {backlog}",
+        ]
     return web.Response(
         text="\n".join(lines) + "\n",
         content_type="text/plain",

@@ -17,19 +17,14 @@ from vsnative.backoff import Backoff
 from vsnative.control.fence import Fence
 from vsnative.control.leases import Lease, Leases
 from vsnative.control.orphans import OrphanQueue, OrphanRequest
+from vsnative.control.outage import BACKEND_ERRORS
 from vsnative.control.pool import AgentPool
 from vsnative.control.store import CameraStore
 from vsnative.errors import BackendUnavailable
 from vsnative.models import RUNTIME_FIELDS, Camera
 
 log = logging.getLogger(__name__)
-
-#: Errors a backend raises while it is unreachable (redis-py's derive from these builtins or VsnError).
-BACKEND_ERRORS: tuple[type[BaseException], ...] = (OSError, ConnectionError, TimeoutError)
-with contextlib.suppress(ImportError):  # redis is needed only by the Redis backend
-    from redis.exceptions import RedisError
-
-    BACKEND_ERRORS += (RedisError,)
+RETRY_SECONDS = 1.0  # how often the backend is tried while it is away
 
 
 def guarded(sink: HeartbeatSink) -> HeartbeatSink:
@@ -113,6 +108,7 @@ class AgentsManager:
         self._slot_freed = asyncio.Event()
         self._handover: set[str] = set()  # cameras being restarted under the same lease
         self._tasks: set[asyncio.Task[None]] = set()
+        self._renew_failed = False  # a renewal of the current round met the backend away
         pool.on_finished.append(self._agent_finished)
 
     def status(self) -> dict[str, Any]:
@@ -142,7 +138,7 @@ class AgentsManager:
 
     # --- taking orphan requests -------------------------------------------------------------------
     async def _consume_loop(self) -> None:
-        backoff = Backoff(0.5, 10.0)
+        backoff = Backoff(0.25, RETRY_SECONDS)  # orphans are taken again within a second of its return
         while True:
             free = self.pool.free_slots
             if free <= 0:  # full: take no request, so other managers get them ("unsubscribe")
@@ -233,10 +229,14 @@ class AgentsManager:
         for a TTL while the backend is unreachable) are stopped together, not one after the other. Their
         fences stopped their writing already: revoked here, or past their deadline by themselves."""
         ttl = self.config.lease_ttl
+        failing = False
         while True:
-            await asyncio.sleep(ttl / 3)
+            # while the backend is away, every second: renewals resume within a second of its return
+            await asyncio.sleep(min(ttl / 3, RETRY_SECONDS) if failing else ttl / 3)
             held = list(self.held.items())
+            self._renew_failed = False
             reasons = await asyncio.gather(*(self._renew(camera_id, lease, ttl) for camera_id, lease in held))
+            failing = self._renew_failed
             lost = [
                 (camera_id, reason) for (camera_id, _), reason in zip(held, reasons, strict=True) if reason
             ]
@@ -250,6 +250,7 @@ class AgentsManager:
             ok = await self.leases.renew(lease, ttl)
         except BACKEND_ERRORS as exc:
             # Keep recording while the lease would still be valid; past that, ownership is unproven.
+            self._renew_failed = True
             if sent - self._renewed.get(camera_id, sent) > ttl:
                 log.error("camera %s: lease not renewed for %.0f s (%s); stopping", camera_id, ttl, exc)
                 return "lease expired while the backend was unreachable"

@@ -9,8 +9,8 @@ import time
 from dataclasses import dataclass
 
 from vsnative.control.leases import Leases
-from vsnative.control.manager import BACKEND_ERRORS
 from vsnative.control.orphans import OrphanQueue
+from vsnative.control.outage import BACKEND_ERRORS
 from vsnative.control.store import CameraStore
 from vsnative.models import Camera
 

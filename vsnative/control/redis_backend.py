@@ -18,7 +18,11 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from vsnative.agent import Heartbeat
 from vsnative.control.leases import Lease
@@ -88,9 +92,17 @@ return 1
 
 
 def connect(url: str) -> aioredis.Redis:
-    """A client that reconnects by itself; commands fail fast (seconds) while Redis is down."""
+    """A client that reconnects by itself; commands fail fast (seconds) while Redis is down. A command that
+    meets a connection Redis closed meanwhile (a pooled one, after a restart: "Connection closed by
+    server") is retried once on a fresh connection, at once: the first request after an outage succeeds."""
     client: aioredis.Redis = aioredis.Redis.from_url(
-        url, decode_responses=True, socket_timeout=5, socket_connect_timeout=3, health_check_interval=15
+        url,
+        decode_responses=True,
+        socket_timeout=5,
+        socket_connect_timeout=3,
+        health_check_interval=15,
+        retry=Retry(NoBackoff(), 1),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
     return client
 

@@ -90,6 +90,7 @@ class RtspSession(FramerSession):
         streams = [container.streams[i] for i in source_index]
         self._packets: Iterator[Packet[Any]] = container.demux(*streams)
         self._closed = False
+        self._reports_pending = True  # until FFmpeg maps the camera's first RTCP sender report
 
     @property
     def lost(self) -> int:
@@ -114,6 +115,8 @@ class RtspSession(FramerSession):
         if not packet.size:
             return None
         if source == self._video:
+            if self._reports_pending:
+                self._sender_reports()
             self._units.push(bytes(packet), packet.pts, packet.dts, time.time(), packet.duration or 0)
             return ready.popleft() if ready else None
         track = self._track_of.get(source)
@@ -137,6 +140,14 @@ class RtspSession(FramerSession):
             time.time(),
             packet.duration or 0,
         )
+
+    def _sender_reports(self) -> None:
+        """FFmpeg sets `start_time_realtime` (microseconds, the wall-clock time of pts 0) from the first
+        RTCP sender report, a moment after the first packets: looked at until it is there."""
+        realtime = self.container.start_time_realtime
+        if realtime is not None and realtime > 0:
+            self.info.reports.start = realtime / 1_000_000
+            self._reports_pending = False
 
     def close(self) -> None:
         if not self._closed:

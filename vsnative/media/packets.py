@@ -50,6 +50,16 @@ class MediaTrack:
         object.__setattr__(self, "tick", float(self.time_base))
 
 
+class SenderReports:
+    """What a camera's RTCP sender reports say of its clock, once FFmpeg has one (the framer sets it):
+    `start`, the wall-clock time (epoch seconds) at which pts 0 was filmed. None: none came (yet)."""
+
+    __slots__ = ("start",)
+
+    def __init__(self) -> None:
+        self.start: float | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class StreamInfo:
     """What one connection to a camera delivers. A new connection makes a new StreamInfo (session)."""
@@ -58,6 +68,7 @@ class StreamInfo:
     tracks: tuple[MediaTrack, ...]
     opened_at: float  # wall clock, seconds since the epoch
     audio_left_out: str = ""  # the camera's audio that no track carries, and why
+    reports: SenderReports = field(default_factory=SenderReports, compare=False, repr=False)
     video_index: int = field(init=False, compare=False, repr=False)  # the video track's index, or -1
 
     def __post_init__(self) -> None:

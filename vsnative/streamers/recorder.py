@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vsnative import telemetry
 from vsnative.media.audio import CONVERTED, AacConverter
+from vsnative.media.camera_clock import CameraClock
 from vsnative.media.clip import ClipInfo, ClipWriter
 from vsnative.media.fanout import GAP, Item, Marker, PacketQueue
 from vsnative.media.packets import EncodedPacket, MediaTrack, StreamInfo
@@ -37,15 +38,11 @@ class Mp4RecorderConfig(BaseModel):
 
 
 @dataclass
-class _Anchor:
-    """Maps a session's video timestamps to wall clock, re-anchored if the two drift apart."""
+class _Timeline:
+    """One connection's clock (when its pictures were filmed) and where its last clip ended."""
 
-    info: StreamInfo
-    wallclock: float
-    dts: int
-
-    def wall(self, packet: EncodedPacket) -> float:
-        return self.wallclock + packet.seconds(packet.dts - self.dts)
+    clock: CameraClock
+    end: float | None = None  # wall clock: the end of the connection's last clip closed
 
 
 BATCH_PACKETS = 64  # packets handed to the mux thread at once
@@ -78,7 +75,8 @@ class Mp4Recorder(ThreadedStreamer):
         self._last_dts: dict[int, int] = {}  # per track, in the open clip
         self._clip_ticks = 0  # clipSeconds in the open clip's video time base
         self._max_gap_ticks: list[int] = []  # maxGapSeconds in each track's time base
-        self._anchor: _Anchor | None = None
+        self._timelines: dict[int, _Timeline] = {}  # by session: the current one, and the last one's
+        # clips still closing
         self._resume: tuple[StreamInfo, float, float] | None = None  # after a jump: session, where the
         # closed clip ended (wall clock), when the jump arrived
         self._stall_drops = 0  # packets dropped while the mux thread was too far behind
@@ -120,8 +118,12 @@ class Mp4Recorder(ThreadedStreamer):
         self._mux(packet, closed)
 
     def _start_session(self, info: StreamInfo) -> None:
-        """A new connection: what its tracks become in the clips (G.711 is converted to AAC)."""
+        """A new connection: its clock, and what its tracks become in the clips (G.711 converted to AAC)."""
         self._session, self._broken = info, False
+        timelines = self._timelines
+        for session in [s for s in timelines if s < info.session - 1]:
+            del timelines[session]
+        timelines[info.session] = _Timeline(CameraClock(info, self.context.camera.id))
         self._converter, self._converted, self._tracks = None, -1, info.tracks
         audio = info.audio
         if audio is not None and audio.codec in CONVERTED:
@@ -166,10 +168,13 @@ class Mp4Recorder(ThreadedStreamer):
                     packet.seconds(packet.dts - last),
                 )
                 # the camera's clock restarted or jumped, not the time: the next clip goes on from here
-                self._resume = (packet.info, writer.start_wallclock + writer.duration, packet.wallclock)
                 self._broken = True
                 self._close(closed)
+                end = self._timelines[packet.info.session].end
+                self._resume = (packet.info, end, packet.wallclock) if end is not None else None
                 writer = None
+        if video:  # after the jump check: a jumped clock's picture must not date the clip it closed
+            self._timelines[packet.info.session].clock.observe(packet)
         if video and packet.keyframe:
             if writer is not None and packet.dts - writer.first_dts >= self._clip_ticks:
                 self._cut(packet, closed)
@@ -250,6 +255,12 @@ class Mp4Recorder(ThreadedStreamer):
         if fence is not None and not fence.valid():  # no trailer, no rename, no index line
             writer.fence_off()
             return
+        timeline = self._timelines.get(writer.info.session)
+        if timeline is not None:  # its exact start, now that the clock has settled; never overlapping
+            first = writer.info.tracks[writer.info.video_index]
+            filmed = timeline.clock.filmed_at(writer.first_dts * first.tick, writer.start_wallclock)
+            writer.start_wallclock = max(filmed, timeline.end) if timeline.end is not None else filmed
+            timeline.end = writer.start_wallclock + writer.duration
         try:
             clip = writer.close()
             append_index(clip)
@@ -303,20 +314,17 @@ class Mp4Recorder(ThreadedStreamer):
             writer.abandon()
 
     def _wallclock(self, packet: EncodedPacket) -> float:
+        """When the clip starting at this keyframe was filmed (for its name; its exact start is settled
+        when it closes). After a timestamp jump, the connection's clock is rebased where the last clip
+        ended plus the time that passed."""
+        timeline = self._timelines[packet.info.session]
         resume, self._resume = self._resume, None
         if resume is not None and resume[0] is packet.info:
-            info, end, jumped_at = resume
+            _, end, jumped_at = resume
             at = end + max(0.0, packet.wallclock - jumped_at)  # what was not recorded since lies between
             if abs(at - packet.wallclock) <= 2.0:
-                self._anchor = _Anchor(info, at, packet.dts)
-        anchor = self._anchor
-        if (
-            anchor is None
-            or anchor.info is not packet.info
-            or abs(anchor.wall(packet) - packet.wallclock) > 2.0
-        ):
-            anchor = self._anchor = _Anchor(packet.info, packet.wallclock, packet.dts)
-        return anchor.wall(packet)
+                timeline.clock.rebase(packet, at)
+        return timeline.clock.filmed(packet)
 
     # --- feeding (framer thread) and flushing (event loop) ------------------------------------------
     def offer(self, packet: EncodedPacket) -> None:
