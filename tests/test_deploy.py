@@ -5,10 +5,15 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
 
+import pytest
 import yaml
+from aiohttp.web import RouteDef
 
-from vsnative.control.redis_backend import GROUP
+from vsnative.api import cluster
+from vsnative.api.cluster import managers_needed
 
 K8S = Path(__file__).resolve().parents[1] / "deploy" / "k8s"
 
@@ -29,21 +34,37 @@ def test_core_manifests_validate_against_kubernetes_schemas() -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("passed") == 5
+    assert result.stdout.count("passed") == 6
 
 
-def test_keda_scaler_watches_the_orphan_stream_of_the_manager_deployment() -> None:
+def test_keda_sizes_the_managers_to_the_cameras_they_must_own() -> None:
     # The ScaledObject is a KEDA custom resource: its CRD schema is not among Kubernetes' own, so what it
-    # must say is checked here against the code (stream key, consumer group, target Deployment).
+    # must say is checked here against the code (the route and field it reads, the target Deployment).
     kinds = {(d["kind"], d["metadata"]["name"]): d for d in documents()}  # type: ignore[index]
     scaled = kinds[("ScaledObject", "vsnative-manager")]
     assert scaled["apiVersion"] == "keda.sh/v1alpha1"
-    spec = scaled["spec"]
-    assert spec["scaleTargetRef"]["name"] == "vsnative-manager"  # type: ignore[index]
-    assert ("Deployment", "vsnative-manager") in kinds
-    (trigger,) = spec["triggers"]  # type: ignore[index]
-    assert trigger["type"] == "redis-streams"
-    assert trigger["metadata"]["stream"] == "vsn:orphans"
-    assert trigger["metadata"]["consumerGroup"] == GROUP
-    assert int(trigger["metadata"]["lagCount"]) >= 1
-    assert spec["minReplicaCount"] >= 1  # type: ignore[index]
+    spec: Any = scaled["spec"]
+    assert spec["scaleTargetRef"]["name"] == "vsnative-manager"
+    deployment: Any = kinds[("Deployment", "vsnative-manager")]
+    service: Any = kinds[("Service", "vsnative-manager")]
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    (trigger,) = spec["triggers"]
+    assert trigger["type"] == "metrics-api"
+    assert trigger["metricType"] == "AverageValue"
+    url = urlparse(trigger["metadata"]["url"])
+    assert str(url.hostname).split(".")[0] == service["metadata"]["name"]
+    assert url.port == service["spec"]["ports"][0]["port"]
+    assert url.path in {route.path for route in cluster.routes if isinstance(route, RouteDef)}
+    assert trigger["metadata"]["valueLocation"] == "managersNeeded"
+    assert trigger["metadata"]["targetValue"] == "1"  # replicas = managersNeeded
+    assert spec["minReplicaCount"] >= 1
+    assert "lagCount" not in trigger["metadata"]
+
+
+@pytest.mark.parametrize(
+    ("cameras", "slots", "pods"),
+    [(0, 8, 1), (1, 8, 1), (8, 8, 1), (9, 8, 2), (100, 8, 13), (5, 1, 5)],
+)
+def test_the_formula_never_asks_fewer_pods_than_the_cameras_need(cameras: int, slots: int, pods: int) -> None:
+    assert managers_needed(cameras, slots) == pods
+    assert managers_needed(cameras, slots) * slots >= cameras

@@ -78,6 +78,21 @@ async def test_orphan_requests_are_deduplicated_until_acknowledged(backend: Redi
     assert await backend.publish("a")
 
 
+async def test_a_waiting_request_stays_one_request_however_long_it_waits(backend: RedisBackend) -> None:
+    """A full cluster: nobody takes the request. Before, its marker expired after 300 s and the monitor
+    queued the camera again, doubling the backlog KEDA scales on every 5 minutes."""
+    assert await backend.publish("a")
+    assert await backend.redis.ttl(backend.key("orphan", "a")) == -1  # no expiry to wait out
+    for _ in range(3):  # monitor sweeps, as many as you like
+        assert not await backend.publish("a")
+    assert await backend.backlog() == 1
+    entries: Any = await backend.redis.xrange(backend.key("orphans"))
+    ((entry_id, _),) = entries
+    await backend.redis.xdel(backend.key("orphans"), entry_id)  # the request lost (trimmed, say)...
+    assert await backend.publish("a")  # ...is published again: its marker never holds a lost request
+    assert await backend.backlog() == 1
+
+
 async def test_requests_of_a_dead_manager_are_reclaimed(backend: RedisBackend) -> None:
     await backend.publish("a")
     taken = await backend.take("dead-manager", count=5, block=0.1)

@@ -387,7 +387,33 @@ def document() -> dict[str, Any]:
             "/api/cluster": {
                 "get": {
                     "summary": "managers, capacity, orphan backlog",
-                    "responses": {"200": _json({"type": "object"}), **_errors(401)},
+                    "responses": {"200": _json({"type": "object"}), **_errors(401, 503)},
+                }
+            },
+            "/api/cluster/scale": {
+                "get": {
+                    "summary": "manager pods the cameras need: ceil(cameras to own / slots per pod), "
+                    "what KEDA scales the manager Deployment on",
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": [
+                                    "camerasToOwn",
+                                    "slotsPerPod",
+                                    "orphanBacklog",
+                                    "managersNeeded",
+                                ],
+                                "properties": {
+                                    "camerasToOwn": {"type": "integer"},
+                                    "slotsPerPod": {"type": "integer"},
+                                    "orphanBacklog": {"type": "integer"},
+                                    "managersNeeded": {"type": "integer", "minimum": 1},
+                                },
+                            }
+                        ),
+                        **_errors(401, 503),
+                    },
                 }
             },
             "/api/cameras": {

@@ -59,11 +59,19 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+# One orphan request per camera however long it waits (before: a marker that expired after 300 s let the
+# monitor queue the same waiting cameras again every 5 minutes while the cluster was full). The marker holds
+# the request's entry id and has no expiry: the request is published again only once that entry has left
+# the stream (acknowledged and deleted by the manager that took it, which also deletes the marker, or
+# trimmed away), so a lost request is never stuck behind its marker either.
 _PUBLISH = """
-if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
-  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'camera', ARGV[1])
+local id = redis.call('GET', KEYS[2])
+if id and #redis.call('XRANGE', KEYS[1], id, id) > 0 then
+  return false
 end
-return false
+local new = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'camera', ARGV[1])
+redis.call('SET', KEYS[2], new)
+return new
 """
 # Write a camera's user fields if they are still what the writer read (compare-and-set on those fields
 # only: the agent's heartbeat writes runtime fields into the same hash and must not make an edit fail).
@@ -255,7 +263,7 @@ class RedisBackend:
     async def publish(self, camera_id: str) -> bool:
         await self._ensure_group()
         keys = [self.key("orphans"), self.key("orphan", camera_id)]
-        return bool(await self._publish(keys=keys, args=[camera_id, 300, 10_000]))
+        return bool(await self._publish(keys=keys, args=[camera_id, 10_000]))
 
     async def take(
         self, consumer: str, count: int, block: float, reclaim_idle: float = 10.0
