@@ -23,6 +23,8 @@ import redis
 
 from tests.support.redis import URL, RedisServer, delete_prefix, unique_prefix
 from tests.support.service import Service, write_settings
+from vsnative.control.redis_events import RedisEvents
+from vsnative.events import Event
 
 pytestmark = pytest.mark.slow
 LEASE, MONITOR, RECONCILE = 3.0, 1.0, 1.0
@@ -39,6 +41,26 @@ def request(base: str, method: str, path: str, body: dict[str, Any] | None = Non
             return resp.status, json.loads(raw) if raw else None
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read() or b"null")
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *_: Any, **__: Any) -> None:
+        return None
+
+
+def offer_to(base: str, camera: str) -> tuple[int, str]:
+    """POST a WHEP offer without following redirects: the status and Location."""
+    req = urllib.request.Request(  # noqa: S310 - loopback test URL
+        f"{base}/api/cameras/{camera}/whep",
+        data=b"v=0\r\n",
+        method="POST",
+        headers={"Content-Type": "application/sdp"},
+    )
+    try:
+        with urllib.request.build_opener(NoRedirect).open(req, timeout=5) as resp:
+            return resp.status, resp.headers.get("Location", "")
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers.get("Location", "")
 
 
 def import_cameras(settings: Path, url: str, prefix: str) -> None:
@@ -217,6 +239,27 @@ def test_cluster_failover_backlog_and_exclusion(cluster: Cluster) -> None:
     placement = cluster.placement()
     assert all(len(where) == 1 for where in placement.values()), placement
     assert cluster.state()["owned"] == 10
+
+    # one API from any pod: every manager lists every camera's agent once, with the manager running it;
+    # one agent and a live-view offer of a camera another pod runs come from (are sent to) that pod
+    owner_of = {cam: where[0] for cam, where in placement.items()}
+    for name, service in cluster.live().items():
+        body = service.get("/api/agents")
+        assert body["unreachable"] == []
+        assert {a["cameraId"]: a["manager"] for a in body["agents"]} == owner_of, name
+        elsewhere = next(cam for cam, owner in owner_of.items() if owner != name)
+        assert service.get(f"/api/agents/{elsewhere}")["manager"] == owner_of[elsewhere]
+        status, location = offer_to(service.base, elsewhere)
+        assert status == 307
+        assert location == f"{cluster.managers[owner_of[elsewhere]].base}/api/cameras/{elsewhere}/whep"
+    # events live in Redis, not in one pod's SQLite: what one pod's agent stored, every pod lists
+    shared = RedisEvents(URL, cluster.prefix)
+    shared.add(Event("ev1", "cam03", "", 0.0, (0, 0, 0, 0), time.time(), None, "camera_offline", "gone"))
+    shared.close()
+    for service in cluster.live().values():
+        (listed,) = service.get("/api/events?kind=health")["events"]
+        assert (listed["id"], listed["cameraId"], listed["message"]) == ("ev1", "cam03", "gone")
+    assert not list(cluster.tmp.rglob("events.db")), "a cluster keeps no SQLite events"
 
     # kill -9 the busiest manager: its cameras run elsewhere within lease + monitor period + 2 s
     victim = max(cluster.live(), key=lambda n: len(cluster.agents_of(n)))

@@ -23,7 +23,7 @@ from vsnative.backoff import Backoff
 from vsnative.control.fence import Fence
 from vsnative.counters import AgentCounters
 from vsnative.errors import PluginError, StreamError, StreamFailure, VsnError
-from vsnative.events import EventStore
+from vsnative.events import Events
 from vsnative.framers.base import FRAMERS, Framer, FramerSession, pump
 from vsnative.health_events import CameraWatch
 from vsnative.log import redact, without_userinfo
@@ -94,7 +94,7 @@ class AgentEnv:
     heartbeat: HeartbeatSink | None = None
     detect_executor: Executor | None = None  # decoding and inference for detector streamers
     mux_executor: Executor | None = None  # the one thread that writes every camera's clips
-    events: EventStore | None = None
+    events: Events | None = None
     backoff_initial: float = 1.0
     backoff_cap: float = 30.0
     healthy_reset_seconds: float = 30.0

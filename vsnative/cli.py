@@ -46,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
         "[VSN_WEBRTC_HOST_ADDRESSES]",
     )
     api.add_argument(
+        "--advertise-url",
+        help="the URL other pods and redirected clients reach this process at, default "
+        "http://<host or hostname>:<port> [VSN_ADVERTISE_URL]",
+    )
+    api.add_argument(
         "--webrtc-ice-servers",
         help="stun:/turn: URLs for live view, comma-separated [VSN_WEBRTC_ICE_SERVERS]",
     )

@@ -2,8 +2,10 @@
 `recordings/events.db`. Each has a `kind`: `detection`, or one of `health_events.HealthKind`.
 
 Why SQLite: it ships with Python, survives restarts and crashes (WAL), and answers the API's questions
-(by camera, label and time) through indexes, with no server to run. One process writes it; managers on a
-shared volume should each get their own recordings folder (SQLite over NFS is not safe).
+(by camera, label and time) through indexes, with no server to run: the embedded (file) backend's store.
+On a cluster (Redis backend) every pod writes and reads the events in Redis (`redis_events.py`): SQLite is
+not safe on a shared network volume (WAL needs memory shared on one host, and POSIX locks over NFS are not
+to be trusted), and Redis is what the pods share already. Both are `Events`.
 Blocking: call from worker threads.
 """
 
@@ -15,7 +17,7 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from vsnative.health_events import DETECTION, Notice
 
@@ -95,6 +97,32 @@ class Event:
         }
 
 
+def new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Events(Protocol):
+    """Where events are kept (SQLite here, or Redis on a cluster). Blocking: call from worker threads."""
+
+    def add(self, event: Event) -> None: ...
+
+    def get(self, event_id: str) -> Event | None: ...
+
+    def query(
+        self,
+        camera: str | None = None,
+        label: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        limit: int = 100,
+        kinds: Collection[str] | None = None,
+    ) -> list[Event]:
+        """Newest first; `kinds` keeps only events of those kinds."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class EventStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,9 +137,7 @@ class EventStore:
                 self._db.execute(statement)
         self._db.executescript(INDEXES)
 
-    @staticmethod
-    def new_id() -> str:
-        return uuid.uuid4().hex
+    new_id = staticmethod(new_event_id)
 
     def add(self, event: Event) -> None:
         with self._lock:

@@ -35,7 +35,7 @@ from vsnative.control.orphans import FileOrphanQueue, OrphanQueue
 from vsnative.control.outage import BACKEND_ERRORS
 from vsnative.control.pool import AgentPool
 from vsnative.control.store import CameraStore, FileCameraStore
-from vsnative.events import EventStore
+from vsnative.events import Events, EventStore
 from vsnative.health_events import StorageWatch
 from vsnative.log import redact
 from vsnative.pipeline import PipelineFile, load_pipeline
@@ -79,6 +79,16 @@ def load_file_store(settings: Settings) -> FileCameraStore:
     return store
 
 
+def open_events(settings: Settings) -> Events:
+    """The events store: SQLite beside the recordings for the embedded backend; Redis, shared by every
+    pod, on a cluster (see events.py for why)."""
+    if settings.backend == "redis":
+        from vsnative.control.redis_events import RedisEvents
+
+        return RedisEvents(settings.redis_url, settings.redis_prefix)
+    return EventStore(settings.recordings_dir / "events.db")
+
+
 async def open_backend(settings: Settings, file_store: FileCameraStore | None) -> Backend:
     if settings.backend == "file":
         if file_store is None:
@@ -104,7 +114,7 @@ async def open_backend(settings: Settings, file_store: FileCameraStore | None) -
 
 
 async def _retention(
-    settings: Settings, pipeline: PipelineFile, executor: ThreadPoolExecutor, events: EventStore | None
+    settings: Settings, pipeline: PipelineFile, executor: ThreadPoolExecutor, events: Events | None
 ) -> None:
     """The retention role: a sweep every `retention_seconds`, and the recordings disk's health events
     (storage_low, retention_forced) sent to the default pipeline's alerters (a camera's own alerters get
@@ -161,7 +171,7 @@ async def run(
     detect = ThreadPoolExecutor(
         max_workers=max(1, (os.cpu_count() or 2) // 2), thread_name_prefix="vsn-detect"
     )
-    events = EventStore(settings.recordings_dir / "events.db") if roles.manager or roles.api else None
+    events = open_events(settings) if roles.manager or roles.api else None
     # every camera's clips are written by one thread: fewer threads taking turns on the GIL (PyAV releases
     # it around each muxed packet) costs less CPU than a pool; the fan-out queues absorb a slow disk
     mux = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vsn-mux")
@@ -186,7 +196,11 @@ async def run(
     if roles.manager:
         settings.recordings_dir.mkdir(parents=True, exist_ok=True)
         config = ManagerConfig(
-            settings.manager_id, settings.lease_seconds, settings.reconcile_seconds, settings.stale_seconds
+            settings.manager_id,
+            settings.lease_seconds,
+            settings.reconcile_seconds,
+            settings.stale_seconds,
+            url=settings.advertised_url(),
         )
         manager = AgentsManager(config, backend.store, backend.leases, backend.queue, pool, backend.registry)
         supervisor.add("manager", manager.run)

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(None, description="bearer token required by the API when set")
     api_token_file: Path | None = Field(None, description="file holding the bearer token")
     retention_seconds: float = Field(60.0, gt=0, description="how often the retention sweep runs")
+    advertise_url: str | None = Field(
+        None, description="the URL other pods and redirected clients reach this process at"
+    )
     webrtc_ice_servers: str = Field(
         "", description="comma-separated stun:/turn: URLs for live view (none: host candidates only)"
     )
@@ -84,6 +87,14 @@ class Settings(BaseSettings):
             credential=credential.get_secret_value() if credential else None,
             host_addresses=tuple(_split(self.webrtc_host_addresses)),
         )
+
+    def advertised_url(self, port: int | None = None) -> str:
+        """Where other pods reach this process's API: `advertise_url`, else http://<host>:<port> (the host
+        name when listening on every address)."""
+        if self.advertise_url:
+            return self.advertise_url.rstrip("/")
+        host = self.host if self.host not in ("0.0.0.0", "::", "") else socket.gethostname()  # noqa: S104
+        return f"http://{host}:{port or self.port}"
 
     def bearer_token(self) -> str | None:
         """The token from VSN_API_TOKEN or VSN_API_TOKEN_FILE; None when auth is off. Raises ConfigError."""

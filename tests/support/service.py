@@ -111,7 +111,8 @@ class Service:
             return json.loads(resp.read())
 
     def agents(self) -> dict[str, dict[str, Any]]:
-        return {a["cameraId"]: a for a in self.get("/api/agents")["agents"]}
+        """This process's own agents, by camera."""
+        return {a["cameraId"]: a for a in self.get("/api/agents?scope=local")["agents"]}
 
     def wait_for(self, predicate: Any, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout

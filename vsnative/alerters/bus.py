@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from vsnative import telemetry
 from vsnative.alerters.base import Alert, Alerter
 from vsnative.alerters.snapshot import SnapshotAlerter
-from vsnative.events import Event, EventStore
+from vsnative.events import Event, Events, new_event_id
 from vsnative.health_events import Notice
 from vsnative.parts import PartState
 
@@ -30,7 +30,7 @@ class AlertsConfig(BaseModel):
 
 
 class AlertBus:
-    def __init__(self, config: AlertsConfig, alerters: list[Alerter], events: EventStore | None) -> None:
+    def __init__(self, config: AlertsConfig, alerters: list[Alerter], events: Events | None) -> None:
         self.config = config
         self.alerters = alerters
         self.events = events
@@ -95,7 +95,7 @@ class AlertBus:
             await self._deliver_now(alert)
 
     async def _deliver_now(self, alert: Alert) -> None:
-        alert.event_id = EventStore.new_id()
+        alert.event_id = new_event_id()
         alert.links = {
             "snapshotUrl": f"/api/events/{alert.event_id}/snapshot.jpg",
             "clipUrl": f"/api/events/{alert.event_id}/clip.mp4",
@@ -116,7 +116,7 @@ class AlertBus:
 
     async def _deliver_notice(self, notice: Notice) -> None:
         if notice.announce:
-            notice.event_id = EventStore.new_id()
+            notice.event_id = new_event_id()
             if self.events is not None:
                 await asyncio.to_thread(self.events.add, Event.of_notice(notice))
         await asyncio.gather(*(self._send(a, notice.camera_id, a.notify(notice)) for a in self.alerters))

@@ -8,6 +8,7 @@ from vsnative.api import agents, cameras, clips, cluster, events, health, metric
 from vsnative.api.auth import bearer_auth
 from vsnative.api.errors import error_middleware
 from vsnative.api.keys import OUTAGE, SERVICES, Services
+from vsnative.api.peers import peer_session
 from vsnative.control.outage import OutageLog
 
 __all__ = ["SERVICES", "Services", "create_app"]
@@ -20,6 +21,7 @@ def create_app(services: Services, token: str | None = None) -> web.Application:
     app = web.Application(middlewares=middlewares, client_max_size=MAX_REQUEST_BYTES)
     app[SERVICES] = services
     app[OUTAGE] = OutageLog()
+    app.cleanup_ctx.append(peer_session)  # the client other pods are asked with
     for module in (health, agents, cameras, cluster, clips, events, metrics, openapi, whep, ui):
         app.router.add_routes(module.routes)
     return app

@@ -11,14 +11,14 @@ from aiohttp import web
 from vsnative.api.clips import send_export
 from vsnative.api.keys import SERVICES, Services
 from vsnative.clips import parse_time
-from vsnative.events import Event, EventStore
+from vsnative.events import Event, Events
 from vsnative.health_events import EVENT_KINDS, HealthKind
 
 routes = web.RouteTableDef()
 CLIP_BEFORE, CLIP_AFTER = 5.0, 5.0  # seconds of video around an event
 
 
-def store(services: Services) -> EventStore:
+def store(services: Services) -> Events:
     if services.events is None:
         raise web.HTTPNotFound(text="this process keeps no events")
     return services.events

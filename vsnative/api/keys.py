@@ -13,7 +13,7 @@ from vsnative.control.orphans import OrphanQueue
 from vsnative.control.outage import OutageLog
 from vsnative.control.pool import AgentPool
 from vsnative.control.store import CameraStore
-from vsnative.events import EventStore
+from vsnative.events import Events
 from vsnative.settings import Settings
 from vsnative.supervisor import Supervisor
 
@@ -30,7 +30,7 @@ class Services:
     queue: OrphanQueue
     registry: Registry
     leases: Leases
-    events: EventStore | None = None
+    events: Events | None = None
     supervisor: Supervisor | None = None  # the process's roles, for /api/health
     started_at: float = field(default_factory=time.time)
 

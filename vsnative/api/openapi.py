@@ -102,6 +102,7 @@ AGENT = {
     "required": ["cameraId", "state", "healthy", "counters"],
     "properties": {
         "cameraId": {"type": "string"},
+        "manager": {"type": "string", "description": "the manager (pod) that runs it"},
         "agentId": {"type": "string"},
         "state": {"enum": ["starting", "running", "retrying", "failed", "stopped"]},
         "healthy": {"type": "boolean"},
@@ -321,6 +322,10 @@ def document() -> dict[str, Any]:
                             "headers": {"Location": {"schema": {"type": "string"}}},
                             "content": SDP,
                         },
+                        "307": {
+                            "description": "another pod runs the camera: send the offer to Location",
+                            "headers": {"Location": {"schema": {"type": "string"}}},
+                        },
                         **_errors(400, 401, 404, 409, 413, 415, 503),
                     },
                 }
@@ -366,23 +371,42 @@ def document() -> dict[str, Any]:
             },
             "/api/agents": {
                 "get": {
-                    "summary": "agents of this process",
+                    "summary": "agents of every live manager (each with its `manager`); scope=local: this "
+                    "process's only",
+                    "parameters": [
+                        {
+                            "name": "scope",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"enum": ["cluster", "local"]},
+                        }
+                    ],
                     "responses": {
                         "200": _json(
                             {
                                 "type": "object",
                                 "properties": {
                                     "maxAgents": {"type": "integer"},
+                                    "manager": {"type": "string"},
                                     "agents": {"type": "array", "items": AGENT},
+                                    "unreachable": {
+                                        "type": "array",
+                                        "items": {"type": "string"},
+                                        "description": "managers that did not answer",
+                                    },
                                 },
                             }
                         ),
-                        **_errors(401),
+                        **_errors(400, 401, 503),
                     },
                 }
             },
             "/api/agents/{camera_id}": {
-                "get": {"parameters": camera_path, "responses": {"200": _json(AGENT), **_errors(401, 404)}}
+                "get": {
+                    "summary": "the camera's agent, from the manager that runs it",
+                    "parameters": camera_path,
+                    "responses": {"200": _json(AGENT), **_errors(401, 404, 503)},
+                }
             },
             "/api/cluster": {
                 "get": {

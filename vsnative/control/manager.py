@@ -76,6 +76,7 @@ class ManagerConfig:
     reconcile_seconds: float = 5.0
     stale_seconds: float = 300.0
     take_block_seconds: float = 1.0
+    url: str = ""  # where other pods reach this manager's API (its advertised URL)
 
 
 def user_fields(camera: Camera) -> dict[str, Any]:
@@ -120,6 +121,7 @@ class AgentsManager:
             "freeSlots": self.pool.free_slots,
             "agents": sorted(self.held),
             "announceSeconds": self.config.reconcile_seconds,
+            "url": self.config.url,
         }
 
     async def run(self) -> None:

@@ -1,0 +1,81 @@
+"""One API from any pod: what a pod does not hold itself it asks the pod that does.
+
+Every manager announces its advertised URL in the registry (`--advertise-url`, default
+http://<host>:<port>). A pod answers `GET /api/agents` with the agents of every live manager (its own, and
+each peer's `?scope=local` answer, fetched at once with a short timeout; a peer that does not answer is
+named in `unreachable`), `GET /api/agents/{id}` from the owner, and redirects a WHEP offer for a camera it
+does not run (307) to the owner's URL. Clips and exports need no hop: every pod reads the same recordings
+volume. Peers are called with this process's own bearer token (all pods of a deployment share it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from vsnative.api.keys import SERVICES, Services
+
+PEER_TIMEOUT_SECONDS = 2.0
+PEERS = web.AppKey("peers", aiohttp.ClientSession)
+
+
+async def peer_session(app: web.Application) -> AsyncIterator[None]:
+    """The client session for peer calls, as long as the app lives (its cleanup context)."""
+    timeout = aiohttp.ClientTimeout(total=PEER_TIMEOUT_SECONDS)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        app[PEERS] = session
+        yield
+
+
+def this_manager(services: Services) -> str:
+    return services.manager.id if services.manager is not None else services.settings.manager_id
+
+
+async def peers(services: Services) -> list[dict[str, Any]]:
+    """The other live managers that advertise a URL."""
+    me = this_manager(services)
+    return [m for m in await services.registry.managers() if m.get("id") != me and m.get("url")]
+
+
+async def owner_url(services: Services, camera_id: str) -> str | None:
+    """The advertised URL of the manager that holds the camera's lease, when it is another one."""
+    holder = (await services.leases.holders([camera_id])).get(camera_id)
+    if holder is None or holder.owner == this_manager(services):
+        return None
+    for manager in await services.registry.managers():
+        if manager.get("id") == holder.owner and manager.get("url"):
+            return str(manager["url"]).rstrip("/")
+    return None
+
+
+def _headers(request: web.Request) -> dict[str, str]:
+    token = request.app[SERVICES].settings.bearer_token()
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+async def get_json(request: web.Request, url: str) -> Any:
+    """GET a peer's JSON answer; raises aiohttp.ClientError or TimeoutError when it does not answer."""
+    async with request.app[PEERS].get(url, headers=_headers(request)) as resp:
+        resp.raise_for_status()
+        return await resp.json()
+
+
+async def cluster_agents(request: web.Request) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every peer's own agents (each with its `manager`), and the peers that did not answer."""
+    others = await peers(request.app[SERVICES])
+
+    async def one(manager: dict[str, Any]) -> list[dict[str, Any]] | None:
+        try:
+            body = await get_json(request, f"{str(manager['url']).rstrip('/')}/api/agents?scope=local")
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return None
+        return [{**agent, "manager": manager["id"]} for agent in body.get("agents", [])]
+
+    answers = await asyncio.gather(*(one(m) for m in others))
+    agents = [agent for answer in answers if answer for agent in answer]
+    unreachable = sorted(str(m["id"]) for m, answer in zip(others, answers, strict=True) if answer is None)
+    return agents, unreachable
