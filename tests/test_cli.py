@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.onnx_models import odd_output_model, red_square_model
 from tests.support.service import write_settings
 
 
@@ -64,3 +65,43 @@ def test_missing_cameras_file_is_a_clear_error(tmp_path: Path) -> None:
     assert "cameras.json: (file): not found" in result.stderr
     assert json.dumps(result.stderr)  # printable, no traceback
     assert "Traceback" not in result.stderr
+
+
+def test_check_loads_every_detector_and_names_what_cannot_work(tmp_path: Path) -> None:
+    """Before, `check` said valid for a model that does not exist, a label the model does not know and a
+    zone of 2 points at x = 1.5; the agent then found out (or crashed) at start."""
+    model = red_square_model(tmp_path / "square.onnx")
+    names = tmp_path / "names.txt"
+    names.write_text("red square\n")
+
+    def detector(**config: object) -> dict[str, object]:
+        return {"type": "detector", "detector": {"type": "onnxYolo", **config}}
+
+    pipeline = {
+        "defaults": {"streamers": [{"type": "mp4Recorder"}, detector(model=str(tmp_path / "nope.onnx"))]},
+        "cameras": {
+            "b": {"streamers": [detector(model=str(model), classNames=str(names), labels=["person"])]},
+            "c": {"streamers": [detector(model=str(odd_output_model(tmp_path / "odd.onnx")))]},
+            "d": {"streamers": [detector(model=str(model), classNames=str(names))]},  # fine
+        },
+    }
+    write_settings(tmp_path, [{"id": c} for c in "abcd"], pipeline)
+    result = vsnative("check", "--settings-dir", str(tmp_path))
+    assert result.returncode == 2, result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.startswith(str(tmp_path / "pipeline.json"))]
+    assert any(
+        f"defaults.streamers.1.detector: onnxYolo: model file {tmp_path / 'nope.onnx'} not found" in line
+        for line in lines
+    )
+    assert any(
+        "cameras.b.streamers.0.detector: onnxYolo: labels ['person'] are not in" in line for line in lines
+    )
+    assert any("cameras.c.streamers.0.detector" in line and "layouts tried: yolov5" in line for line in lines)
+    assert not any("cameras.d." in line for line in lines)
+    assert len(lines) == 3, lines
+
+    zone = {"type": "detector", "detector": {"type": "motion"}, "zones": [[[0, 0], [1.5, 1]]]}
+    write_settings(tmp_path, [{"id": "a"}], {"defaults": {"streamers": [zone]}})
+    result = vsnative("check", "--settings-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "zone 0 has 2 points" in result.stderr

@@ -7,13 +7,16 @@ import asyncio
 import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from vsnative import __version__, log
 from vsnative.errors import ConfigError
 from vsnative.settings import Settings
+
+if TYPE_CHECKING:
+    from vsnative.pipeline import PipelineFile
 
 EXIT_CONFIG = 2
 
@@ -134,10 +137,14 @@ def _check(settings: Settings) -> int:
 
     failed = False
     try:
-        load_pipeline(settings.pipeline_file)
+        pipeline = load_pipeline(settings.pipeline_file)
     except ConfigError as exc:
         _report(exc)
         failed = True
+    else:
+        for line in _check_detectors(pipeline):
+            print(f"{settings.pipeline_file}: {line}", file=sys.stderr)  # noqa: T201
+            failed = True
     try:
         data = settings.cameras_file.read_bytes()
     except FileNotFoundError:
@@ -152,6 +159,35 @@ def _check(settings: Settings) -> int:
         return EXIT_CONFIG
     print(f"{settings.cameras_file}: {len(cameras)} cameras, valid")  # noqa: T201
     return 0
+
+
+def _check_detectors(pipeline: PipelineFile) -> list[str]:
+    """Load every detector the pipeline names, as an agent would (model file, output layout, class names,
+    labels): one `where: problem` line each. At start-up the same problems disable that camera's detector
+    (with the reason in /api/agents) while the camera records."""
+    from vsnative.detectors.base import DETECTORS
+    from vsnative.errors import PluginError
+    from vsnative.streamers.detect import DetectorStreamerConfig
+
+    places = [("defaults", pipeline.defaults.streamers)]
+    places += [(f"cameras.{cid}", o.streamers) for cid, o in pipeline.cameras.items() if o.streamers]
+    problems: list[str] = []
+    seen: dict[str, str | None] = {}
+    for where, streamers in places:
+        for n, streamer in enumerate(streamers):
+            if not isinstance(streamer, DetectorStreamerConfig):
+                continue
+            config = streamer.detector
+            key = config.model_dump_json()
+            if key not in seen:
+                try:
+                    DETECTORS.get(config.type)(config).load()
+                    seen[key] = None
+                except PluginError as exc:
+                    seen[key] = str(exc)
+            if seen[key] is not None:
+                problems.append(f"{where}.streamers.{n}.detector: {seen[key]}")
+    return problems
 
 
 def _import(settings: Settings, path: Path) -> int:

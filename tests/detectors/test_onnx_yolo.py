@@ -48,9 +48,16 @@ def test_red_square_found_within_a_few_pixels(
 
 def test_allowed_labels_filter(tmp_path: Path, names: Path) -> None:
     model = red_square_model(tmp_path / "m.onnx")
-    detector = OnnxYolo(OnnxYoloConfig(model=model, classNames=names, labels=["person"]))
+    detector = OnnxYolo(OnnxYoloConfig(model=model, classNames=names, labels=["red square"]))
     detector.load()
-    assert detector.detect(picture(10, 10)) == []
+    assert [d.label for d in detector.detect(picture(10, 10))] == ["red square"]
+
+
+def test_a_label_the_model_does_not_know_is_a_clear_error(tmp_path: Path, names: Path) -> None:
+    """Before, labels=["person"] on a model without persons loaded, and the detector never alerted."""
+    model = red_square_model(tmp_path / "m.onnx")
+    with pytest.raises(PluginError, match=r"labels \['person'\] are not in .*names.txt; known: red square"):
+        OnnxYolo(OnnxYoloConfig(model=model, classNames=names, labels=["person"])).load()
 
 
 def test_layouts_from_shapes() -> None:
@@ -72,7 +79,9 @@ def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_unknown_output_layout_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(PluginError, match=r"unknown YOLO output layout \[1, 2, 3, 4\]"):
+    with pytest.raises(
+        PluginError, match=r"unknown YOLO output layout \[1, 2, 3, 4\].*layouts tried: yolov5"
+    ):
         OnnxYolo(OnnxYoloConfig(model=odd_output_model(tmp_path / "odd.onnx"))).load()
 
 

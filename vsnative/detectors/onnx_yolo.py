@@ -70,12 +70,23 @@ def nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float) 
     return keep
 
 
+LAYOUTS_TRIED = "yolov5 [1, N, 5+classes], yolov8 [1, 4+classes, N], end2end [1, K, 6]"
+
+
 def detect_layout(shape: tuple[int, ...]) -> Layout:
     if len(shape) != 3:
-        raise PluginError(f"unknown YOLO output layout {list(shape)}: expected 3 dimensions")
+        raise PluginError(
+            f"unknown YOLO output layout {list(shape)}: expected 3 dimensions "
+            f"(layouts tried: {LAYOUTS_TRIED})"
+        )
     _, a, b = shape
     if a > b:
-        return "end2end" if b == 6 and a <= 1000 else "yolov5"
+        layout: Layout = "end2end" if b == 6 and a <= 1000 else "yolov5"
+        if layout == "yolov5" and b < 6:
+            raise PluginError(f"unknown YOLO output layout {list(shape)} (layouts tried: {LAYOUTS_TRIED})")
+        return layout
+    if a < 5:
+        raise PluginError(f"unknown YOLO output layout {list(shape)} (layouts tried: {LAYOUTS_TRIED})")
     return "yolov8"
 
 
@@ -122,6 +133,13 @@ class OnnxYolo(Detector):
             self.names = [str(i) for i in range(nc or 1)]
         if nc and len(self.names) != nc:
             raise PluginError(f"onnxYolo: {len(self.names)} class names for a model with {nc} classes")
+        unknown = [label for label in self.config.labels or () if label not in self.names]
+        if unknown:
+            where = self.config.classNames or "its classes (no classNames file: they are numbered)"
+            raise PluginError(
+                f"onnxYolo: labels {unknown} are not in {where}; known: {', '.join(self.names[:12])}"
+                + (" ..." if len(self.names) > 12 else "")
+            )
         log.info(
             "onnxYolo %s: %s layout, input %d, output %s, %d classes",
             path.name,

@@ -8,7 +8,7 @@ import logging
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vsnative import telemetry
 from vsnative.alerters.base import Alert
@@ -37,23 +37,53 @@ class DetectorStreamerConfig(BaseModel):
     fps: float | None = Field(None, gt=0, le=60, description="decode every frame, detect this often")
     maxWidth: int = Field(640, ge=64, le=3840)
     motionGate: MotionConfig | None = None
-    zones: list[list[Point]] = Field(default_factory=list, description="polygons in relative coordinates")
+    zones: list[list[Point]] = Field(
+        default_factory=list,
+        description="polygons in relative coordinates (0..1, 3 points or more); a box is in a zone when its "
+        "bottom centre is inside it or on its border",
+    )
     minArea: float = Field(0.0, ge=0, le=1)
     minConfidence: dict[str, float] = Field(default_factory=dict)
     queuePackets: int = Field(64, ge=4)
 
+    @field_validator("zones")
+    @classmethod
+    def _zones(cls, zones: list[list[Point]]) -> list[list[Point]]:
+        for n, zone in enumerate(zones):
+            if len(zone) < 3:
+                raise ValueError(f"zone {n} has {len(zone)} points: a zone is a polygon of 3 points or more")
+            for x, y in zone:
+                if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+                    raise ValueError(
+                        f"zone {n}: point ({x:g}, {y:g}) is outside the picture (coordinates are 0..1)"
+                    )
+        return zones
+
+
+EDGE = 1e-9  # how close to a zone's border counts as on it (relative coordinates)
+
 
 def inside(point: Point, polygon: list[Point]) -> bool:
-    """Ray casting: is point inside the polygon (relative coordinates)?"""
+    """Is the point inside the polygon or on its border (relative coordinates)? Borders count: a box that
+    touches the picture's bottom has its bottom centre at y = 1.0 exactly, on the border of a zone that
+    reaches the bottom (ray casting alone is half-open and left out the bottom and right edges)."""
     x, y = point
     result = False
     j = len(polygon) - 1
     for i, (xi, yi) in enumerate(polygon):
         xj, yj = polygon[j]
+        if _on_segment(x, y, xi, yi, xj, yj):
+            return True
         if (yi > y) != (yj > y) and x < (xj - xi) * (y - yi) / (yj - yi) + xi:
             result = not result
         j = i
     return result
+
+
+def _on_segment(x: float, y: float, x1: float, y1: float, x2: float, y2: float) -> bool:
+    if abs((x2 - x1) * (y - y1) - (y2 - y1) * (x - x1)) > EDGE:
+        return False
+    return min(x1, x2) - EDGE <= x <= max(x1, x2) + EDGE and min(y1, y2) - EDGE <= y <= max(y1, y2) + EDGE
 
 
 def keep(detection: Detection, config: DetectorStreamerConfig) -> bool:
