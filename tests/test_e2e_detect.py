@@ -173,6 +173,21 @@ def test_red_square_events_with_boxes_snapshots_and_clips(served: Any, tmp_path:
     assert get(service, "/api/events?label=cat")[1] == b'{"events": []}'
     assert get(service, "/api/events/nope")[0] == 404
     assert get(service, "/api/events?limit=0")[0] == 400
+    # detection is visible: its state, what it analysed, how long the model takes, what became of alerts
+    shown = service.agents()["cam"]["detection"]
+    assert shown["state"] == "running"
+    assert shown["framesAnalysed"] >= len(events)
+    assert shown["detections"] >= len(events)
+    assert 0 < shown["inferenceP50Ms"] < 1000
+    alerts = shown["alerts"]
+    assert alerts["published"] >= len(events)
+    assert alerts["published"] + alerts["suppressed"] + alerts["dropped"] >= shown["detections"] - 1
+    status, metrics = get(service, "/metrics")
+    text = metrics.decode()
+    assert 'vsnative_camera_detector_up{camera="cam"} 1' in text
+    assert 'vsnative_camera_frames_analysed_total{camera="cam"} ' in text
+    assert 'vsnative_camera_alerts_total{camera="cam",outcome="published"}' in text
+    assert 'vsnative_camera_inference_seconds{camera="cam"}' in text
 
 
 def test_pretrained_yolo_finds_the_cup_in_a_real_photograph(served: Any, tmp_path: Path) -> None:
@@ -208,3 +223,7 @@ def test_bad_model_disables_detection_but_recording_carries_on(served: Any, tmp_
     service.wait_for(lambda: service.agents()["cam"]["counters"]["clips"] >= 2, 30, "recording")
     assert "detector disabled" in service.log()
     assert "missing.onnx not found" in service.log()
+    shown = service.agents()["cam"]["detection"]  # the API says so too, with the reason
+    assert shown["state"] == "disabled"
+    assert "missing.onnx not found" in shown["reason"]
+    assert 'vsnative_camera_detector_up{camera="cam"} 0' in get(service, "/metrics")[1].decode()

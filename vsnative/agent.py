@@ -36,6 +36,7 @@ from vsnative.models import Camera
 from vsnative.parts import Part, PartState, ThreadGuard, guarded
 from vsnative.pipeline import CameraPipeline
 from vsnative.streamers.base import STREAMERS, Streamer, StreamerContext, ThreadedStreamer
+from vsnative.streamers.detect import DetectorStreamer
 from vsnative.streamers.recorder import Mp4Recorder
 from vsnative.streamers.webrtc import WebRtcStreamer
 from vsnative.webrtc.ice import IceSettings
@@ -300,7 +301,19 @@ class Agent:
             "parts": [part.snapshot() for part in self.parts],
             "health": self.health(),
             "route": self.router.route(),
+            "detection": self.detection(),
         }
+
+    def detection(self) -> dict[str, object] | None:
+        """The detector's state and figures and what the alert bus made of them; None without one."""
+        detector = next((s for s, _ in self._loop_side if isinstance(s, DetectorStreamer)), None)
+        if detector is None:
+            return None
+        part = next((p for p in self.parts if p.name == "detector"), None)
+        stats = detector.stats()
+        if part is not None and part.state == PartState.FAILED:
+            stats["state"], stats["reason"] = "failed", part.reason
+        return {**stats, "alerts": self.alerts.stats()}
 
     # --- lifecycle -------------------------------------------------------------------------------
     def stop(self) -> None:

@@ -116,6 +116,41 @@ async def metrics(request: web.Request) -> web.Response:
         for guarded_part in agent.parts:
             name, failures = _label(guarded_part.name), guarded_part.failures
             lines.append(f'vsnative_camera_part_failures_total{{camera="{camera}",part="{name}"}} {failures}')
+    detecting = [(agent, d) for agent in agents if (d := agent.detection()) is not None]
+    for name, kind, help_text, value in (
+        ("detector_up", "gauge", "1 while the camera's detector runs, 0 disabled or failed", "up"),
+        (
+            "frames_analysed_total",
+            "counter",
+            "pictures that went through the detector's model",
+            "framesAnalysed",
+        ),
+        ("detections_total", "counter", "detections kept (after zones, area and confidence)", "detections"),
+    ):
+        lines += [f"# HELP vsnative_camera_{name} {help_text}", f"# TYPE vsnative_camera_{name} {kind}"]
+        for agent, d in detecting:
+            figure = int(d["state"] == "running") if value == "up" else d[value]
+            lines.append(f'vsnative_camera_{name}{{camera="{_label(agent.camera.id)}"}} {figure}')
+    lines += [
+        "# HELP vsnative_camera_inference_seconds the model's time per picture (median of the latest 200)",
+        "# TYPE vsnative_camera_inference_seconds gauge",
+    ]
+    for agent, d in detecting:
+        if d["inferenceP50Ms"] is not None:
+            seconds = float(str(d["inferenceP50Ms"])) / 1000
+            lines.append(
+                f'vsnative_camera_inference_seconds{{camera="{_label(agent.camera.id)}"}} {seconds:.6f}'
+            )
+    lines += [
+        "# HELP vsnative_camera_alerts_total alerts by outcome: published, suppressed (within the cooldown), "
+        "dropped (the queue was full)",
+        "# TYPE vsnative_camera_alerts_total counter",
+    ]
+    for agent, _ in detecting:
+        camera = _label(agent.camera.id)
+        for outcome, count in agent.alerts.stats().items():
+            if outcome != "notices":
+                lines.append(f'vsnative_camera_alerts_total{{camera="{camera}",outcome="{outcome}"}} {count}')
     lines += [
         "# HELP vsnative_camera_viewers live viewers (WebRTC) of the camera",
         "# TYPE vsnative_camera_viewers gauge",

@@ -134,6 +134,19 @@ AGENT = {
                 "detection": {"type": ["string", "null"]},
             },
         },
+        "detection": {
+            "type": ["object", "null"],
+            "description": "the detector's state (running/disabled/failed + reason), pictures analysed, "
+            "the model's median time, detections, and the alerts published/suppressed/dropped",
+            "properties": {
+                "state": {"enum": ["running", "disabled", "failed"]},
+                "reason": {"type": ["string", "null"]},
+                "framesAnalysed": {"type": "integer"},
+                "inferenceP50Ms": {"type": ["number", "null"]},
+                "detections": {"type": "integer"},
+                "alerts": {"type": "object", "additionalProperties": {"type": "integer"}},
+            },
+        },
         "route": {
             "type": "object",
             "description": "where the camera's packets go: sinks in the framer thread, subscriptions on the "

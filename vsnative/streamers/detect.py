@@ -4,7 +4,9 @@ down-sampled to `fps`; inference in the bounded detection pool; stale pictures d
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
+import time
 from typing import Annotated, Literal
 
 import numpy as np
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 # One visible union of every detector config; add new detector configs here.
 DetectorConfig = Annotated[OnnxYoloConfig | SsdConfig | MotionConfig, Field(discriminator="type")]
 Point = tuple[float, float]
+INFERENCE_SAMPLES = 200  # the inference times the p50 is taken over (the latest ones)
 
 
 class DetectorStreamerConfig(BaseModel):
@@ -111,6 +114,20 @@ class DetectorStreamer(Streamer):
         self.gated = 0  # pictures the motion gate kept from the model
         self.detections = 0
         self._next_detect = 0.0
+        self._inference: collections.deque[float] = collections.deque(maxlen=INFERENCE_SAMPLES)  # seconds
+
+    def stats(self) -> dict[str, object]:
+        """What detection does, for the API and /metrics (read on the event loop; written by the pool)."""
+        times = sorted(self._inference)
+        return {
+            "state": "disabled" if self.disabled else "running",
+            "reason": self.disabled or None,
+            "framesAnalysed": self.pictures,
+            "inferenceP50Ms": round(times[len(times) // 2] * 1000, 2) if times else None,
+            "detections": self.detections,
+            "staleSkipped": self.stale,
+            "motionGated": self.gated,
+        }
 
     async def run(self, subscription: Subscription) -> None:
         loop = asyncio.get_running_loop()
@@ -163,7 +180,10 @@ class DetectorStreamer(Streamer):
             self.gated += 1
             return None
         self.pictures += 1
-        detections = [d for d in self.detector.detect(image) if keep(d, self.config)]
+        started = time.perf_counter()
+        found = self.detector.detect(image)
+        self._inference.append(time.perf_counter() - started)
+        detections = [d for d in found if keep(d, self.config)]
         return (image, detections) if detections else None
 
     def _alert(self, packet: EncodedPacket, image: np.ndarray, detections: list[Detection]) -> None:
