@@ -102,6 +102,14 @@ def get(service: Service, path: str) -> tuple[int, bytes]:
         return err.code, err.read()
 
 
+def fetch(service: Service, path: str) -> tuple[int, bytes, dict[str, str]]:
+    try:
+        with urllib.request.urlopen(service.base + path, timeout=30) as resp:  # noqa: S310 - loopback
+            return resp.status, resp.read(), dict(resp.headers)
+    except urllib.error.HTTPError as err:
+        return err.code, err.read(), dict(err.headers)
+
+
 def red_box(jpeg: bytes, tmp: Path) -> tuple[int, int, int, int]:
     path = tmp / "snap.jpg"
     path.write_bytes(jpeg)
@@ -149,7 +157,23 @@ def test_red_square_events_with_boxes_snapshots_and_clips(served: Any, tmp_path:
         }
     }
     service = served({"/red": str(video)}, [{"id": "cam", "mount": "/red"}], pipeline)
+    # the clip link of an event just announced says "not yet" (before: 404, or a clip ending before it)
+    service.wait_for(lambda: json.loads(get(service, "/api/events?camera=cam")[1])["events"], 20, "an event")
+    first = json.loads(get(service, "/api/events?camera=cam")[1])["events"][-1]
+    status, body, headers = fetch(service, f"/api/events/{first['id']}/clip.mp4")
+    assert status == 202, body[:200]
+    assert int(headers["Retry-After"]) >= 2
+    assert json.loads(body)["status"] == "recording"
     service.wait_for(lambda: service.agents()["cam"]["counters"]["clips"] >= 4, 30, "clips")
+    deadline = time.monotonic() + 30
+    while (answer := fetch(service, f"/api/events/{first['id']}/clip.mp4"))[0] == 202:
+        assert time.monotonic() < deadline, "the event's clip never became ready"
+        time.sleep(int(answer[2]["Retry-After"]))
+    status, _, headers = answer
+    assert status == 200
+    covered = float(headers["X-Vsn-Start-Unix"]) + float(headers["X-Vsn-Duration"])
+    assert float(headers["X-Vsn-Start-Unix"]) <= first["timestamp"]  # (recording began a second before it)
+    assert covered >= first["timestamp"] + 5 - 0.1  # the whole window after the event
     status, body = get(service, "/api/events?camera=cam")
     assert status == 200
     events = json.loads(body)["events"]

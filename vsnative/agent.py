@@ -102,6 +102,7 @@ class AgentEnv:
     part_backoff_initial: float = 1.0  # a failed part (detector, live view, alerter) restarts after this,
     part_backoff_cap: float = 60.0  # doubling up to this
     ice: IceSettings | None = None  # for live viewers (webrtc streamer)
+    public_url: str = ""  # the service's public address: alert links are absolute with it
 
 
 class Agent:
@@ -152,7 +153,7 @@ class Agent:
         alerters = [ALERTERS.get(cfg.type)(cfg, env.recordings_dir) for cfg in pipeline.alerters]
         for alerter in alerters:
             alerter.part = self._part(f"alerter:{alerter.config.type}")
-        self.alerts = AlertBus(pipeline.alerts, alerters, env.events)
+        self.alerts = AlertBus(pipeline.alerts, alerters, env.events, env.public_url)
         self._alerts_part = self._part("alerts")
         self.context = StreamerContext(
             camera,

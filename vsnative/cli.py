@@ -49,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
         "[VSN_WEBRTC_HOST_ADDRESSES]",
     )
     api.add_argument(
+        "--public-url",
+        help="the service's address as people reach it (https://nvr.example.org): alert links in webhooks "
+        "and MQTT are absolute [VSN_PUBLIC_URL]",
+    )
+    api.add_argument(
         "--advertise-url",
         help="the URL other pods and redirected clients reach this process at, default "
         "http://<host or hostname>:<port> [VSN_ADVERTISE_URL]",

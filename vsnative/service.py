@@ -188,6 +188,7 @@ async def run(
         heartbeat_seconds=settings.heartbeat_seconds,
         heartbeat=guarded(backend.store.heartbeat),
         ice=ice,
+        public_url=settings.public_url or "",
     )
     pool = AgentPool(env, pipeline, max_agents)
     telemetry.observe_agents(lambda: pool.agents)

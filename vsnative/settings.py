@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(None, description="bearer token required by the API when set")
     api_token_file: Path | None = Field(None, description="file holding the bearer token")
     retention_seconds: float = Field(60.0, gt=0, description="how often the retention sweep runs")
+    public_url: str | None = Field(
+        None, description="the service's address as people reach it: alert links (webhook, MQTT) are absolute"
+    )
     advertise_url: str | None = Field(
         None, description="the URL other pods and redirected clients reach this process at"
     )

@@ -148,3 +148,13 @@ async def test_numpy_numbers_reach_the_snapshot_the_event_store_and_the_webhook_
     assert Path(event.snapshot).stat().st_size > 1000
     assert type(event.confidence) is float
     events.close()
+
+
+async def test_links_are_absolute_with_the_public_url(tmp_path: Path, receiver_url: Any) -> None:
+    receiver = Receiver()
+    hook = WebhookAlerter(WebhookConfig(url=await receiver_url(receiver)), tmp_path)
+    bus = AlertBus(AlertsConfig(), [hook], None, base_url="https://nvr.example.org/")
+    assert bus.publish(alert("person", 1000))
+    await drain(bus)
+    (payload,) = receiver.received
+    assert payload["clipUrl"] == f"https://nvr.example.org/api/events/{payload['eventId']}/clip.mp4"

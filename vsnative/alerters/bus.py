@@ -30,8 +30,12 @@ class AlertsConfig(BaseModel):
 
 
 class AlertBus:
-    def __init__(self, config: AlertsConfig, alerters: list[Alerter], events: Events | None) -> None:
+    def __init__(
+        self, config: AlertsConfig, alerters: list[Alerter], events: Events | None, base_url: str = ""
+    ) -> None:
+        """`base_url`: the service's public address; alert links (snapshot, clip) are absolute with it."""
         self.config = config
+        self.base_url = base_url.rstrip("/")
         self.alerters = alerters
         self.events = events
         self._queue: asyncio.Queue[Alert | Notice] = asyncio.Queue(config.queueSize)
@@ -96,9 +100,10 @@ class AlertBus:
 
     async def _deliver_now(self, alert: Alert) -> None:
         alert.event_id = new_event_id()
+        base = self.base_url
         alert.links = {
-            "snapshotUrl": f"/api/events/{alert.event_id}/snapshot.jpg",
-            "clipUrl": f"/api/events/{alert.event_id}/clip.mp4",
+            "snapshotUrl": f"{base}/api/events/{alert.event_id}/snapshot.jpg",
+            "clipUrl": f"{base}/api/events/{alert.event_id}/clip.mp4",
         }
         local = [a for a in self.alerters if isinstance(a, SnapshotAlerter)]
         remote = [a for a in self.alerters if not isinstance(a, SnapshotAlerter)]

@@ -4,18 +4,24 @@ camera health events (camera_offline, recording_stalled, storage_low...), filter
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from pathlib import Path
 
 from aiohttp import web
 
 from vsnative.api.clips import send_export
 from vsnative.api.keys import SERVICES, Services
-from vsnative.clips import parse_time
+from vsnative.clips import clips_between, parse_time
 from vsnative.events import Event, Events
 from vsnative.health_events import EVENT_KINDS, HealthKind
 
 routes = web.RouteTableDef()
 CLIP_BEFORE, CLIP_AFTER = 5.0, 5.0  # seconds of video around an event
+# an event's clip is waited for (202) this long after its window ends: a clip closes within clipSeconds +
+# one GOP + 5 s (11-15 s with the defaults); past it, what was recorded is served (a camera that stopped)
+PENDING_SECONDS = 60.0
+POLL_SECONDS = 2
 
 
 def store(services: Services) -> Events:
@@ -90,7 +96,26 @@ def snapshot_file(recordings: Path, event: Event) -> Path | None:
 
 @routes.get("/api/events/{event_id}/clip.mp4")
 async def clip(request: web.Request) -> web.StreamResponse:
+    """The recorded clips from 5 s before the event to 5 s after, joined; 202 with Retry-After while the
+    clips that will cover it are still being written (before: 404, or a clip ending before the event)."""
     event = await event_or_404(request)
     if not event.camera:
         raise web.HTTPNotFound(text="this event is about the service, not a camera: it has no clip")
-    return await send_export(request, event.camera, event.ts - CLIP_BEFORE, event.ts + CLIP_AFTER)
+    start, end = event.ts - CLIP_BEFORE, event.ts + CLIP_AFTER
+    root = request.app[SERVICES].settings.recordings_dir
+    clips = await asyncio.to_thread(clips_between, root, event.camera, start, end)
+    covered = max((c.end for c in clips), default=None)
+    now = time.time()
+    if (covered is None or covered < end - 0.5) and now < end + PENDING_SECONDS:
+        retry = max(POLL_SECONDS, math.ceil(end - now) + POLL_SECONDS)
+        return web.json_response(
+            {
+                "status": "recording",
+                "reason": "the clips covering this event are still being written",
+                "coveredUntil": covered,
+                "needed": end,
+            },
+            status=202,
+            headers={"Retry-After": str(retry)},
+        )
+    return await send_export(request, event.camera, start, end)

@@ -557,9 +557,25 @@ def document() -> dict[str, Any]:
             },
             "/api/events/{event_id}/clip.mp4": {
                 "get": {
-                    "summary": "the recorded clips around the event, joined (no re-encoding)",
+                    "summary": "the recorded clips around the event, joined (no re-encoding); 202 with "
+                    "Retry-After while they are still being written",
                     "parameters": [EVENT_ID],
-                    "responses": {"200": MP4, **_errors(401, 404)},
+                    "responses": {
+                        "200": MP4,
+                        "202": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "status": {"enum": ["recording"]},
+                                    "reason": {"type": "string"},
+                                    "coveredUntil": {"type": ["number", "null"]},
+                                    "needed": {"type": "number"},
+                                },
+                            },
+                            "not yet: the clips covering the event are being written (see Retry-After)",
+                        ),
+                        **_errors(401, 404),
+                    },
                 }
             },
             "/api/cameras/{camera_id}/export.mp4": {
