@@ -189,6 +189,25 @@ def test_red_square_events_with_boxes_snapshots_and_clips(served: Any, tmp_path:
         assert status == 200
         sx1, sy1, sx2, sy2 = red_box(jpeg, tmp_path)  # the square in the snapshot is where the box says
         assert max(abs(sx1 - x1), abs(sy1 - y1), abs(sx2 - x2), abs(sy2 - y2)) <= 6
+    # events fall on the clips' timeline: an event (detected on a keyframe) is dated the way the recorder
+    # dates that picture, a whole number of frames into its clip (before: its arrival, 0.2 s off)
+    index = [
+        json.loads(line)
+        for day in sorted((service.recordings_dir / "cam").glob("*/index.jsonl"))
+        for line in day.read_text().splitlines()
+    ]
+    # (the camera's first RTCP sender report comes a second or two after connecting: until then both
+    # are dated by arrival, so the first clip is left out)
+    checked = 0
+    for event in events:
+        clip_of = [
+            e for e in index[1:] if e["start"] - 1e-3 <= event["timestamp"] < e["start"] + e["duration"]
+        ]
+        if clip_of:
+            frames = (event["timestamp"] - clip_of[0]["start"]) * 25
+            assert abs(frames - round(frames)) < 0.05, (event["timestamp"], clip_of[0])
+            checked += 1
+    assert checked >= 2
     oldest = events[-1]
     status, clip = get(service, f"/api/events/{oldest['id']}/clip.mp4")
     assert status == 200, clip[:200]

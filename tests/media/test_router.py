@@ -132,3 +132,19 @@ def test_route_names_the_streamers() -> None:
     guard = ThreadGuard(Part("webrtc", "cam"), Sink().offer, lambda: None)
     router = PacketRouter(AgentCounters(), FanOut(), essential=[Recorder().offer], guarded=[guard])
     assert router.route() == {"framerThread": ["mp4Recorder", "webrtc"], "eventLoop": []}
+
+
+def test_events_are_dated_by_the_cameras_reports_while_believable() -> None:
+    from vsnative.media.camera_clock import filmed_by_reports
+
+    packet = PACKETS[30]
+    assert filmed_by_reports(packet) == packet.wallclock  # no sender reports: its arrival
+    info = packet.info
+    media = packet.dts * info.tracks[packet.track].tick
+    info.reports.start = packet.wallclock - media - 0.2  # filmed 0.2 s before it arrived
+    try:
+        assert filmed_by_reports(packet) == pytest.approx(packet.wallclock - 0.2)
+        info.reports.start = packet.wallclock - media - 3600  # a camera clock an hour behind
+        assert filmed_by_reports(packet) == packet.wallclock
+    finally:
+        info.reports.start = None

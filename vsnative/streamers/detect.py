@@ -19,6 +19,7 @@ from vsnative.detectors.motion import MotionConfig, MotionDetector
 from vsnative.detectors.onnx_yolo import OnnxYoloConfig
 from vsnative.detectors.ssd import SsdConfig
 from vsnative.errors import PluginError
+from vsnative.media.camera_clock import filmed_by_reports
 from vsnative.media.decode import FrameDecoder
 from vsnative.media.fanout import Marker, Subscription
 from vsnative.media.packets import EncodedPacket
@@ -196,5 +197,6 @@ class DetectorStreamer(Streamer):
             if d.label not in best or d.confidence > best[d.label].confidence:
                 best[d.label] = d
         camera = self.context.camera
+        filmed = filmed_by_reports(packet)  # on the clips' timeline
         for detection in best.values():
-            bus.publish(Alert(camera.id, camera.name, packet.wallclock, detection, detections, image))
+            bus.publish(Alert(camera.id, camera.name, filmed, detection, detections, image))
