@@ -1,4 +1,5 @@
-"""Shared fixtures: test media (made once per session), the fake camera, a local webhook receiver."""
+"""Shared fixtures: test media (made once per session), the fake camera, a local webhook receiver, a
+Mosquitto broker of the test's own."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from aiohttp import web
 
 from tests.support.camera import FakeCamera
 from tests.support.media import Media, make_media
+from tests.support.mqtt import Broker
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -53,3 +55,12 @@ async def receiver_url() -> AsyncIterator[Any]:
     yield start
     for runner in runners:
         await runner.cleanup()
+
+
+@pytest.fixture
+def broker() -> Iterator[Broker]:
+    """A Mosquitto broker on a free port of 127.0.0.1, killed after the test."""
+    b = Broker()
+    b.start()
+    yield b
+    b.stop()

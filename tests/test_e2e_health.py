@@ -10,7 +10,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -27,14 +26,6 @@ pytestmark = pytest.mark.slow
 OFFLINE_AFTER, ONLINE_AFTER = 3.0, 2.0
 # the stream's end is seen at once (TCP closed) or after the read timeout (3 s), then the debounce
 NOTICED_WITHIN = 3.0 + OFFLINE_AFTER + 3.0
-
-
-@pytest.fixture
-def broker() -> Iterator[Broker]:
-    b = Broker()
-    b.start()
-    yield b
-    b.stop()
 
 
 def events(service: Service, query: str) -> list[dict[str, Any]]:

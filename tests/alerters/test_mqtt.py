@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiomqtt
@@ -15,14 +15,6 @@ from tests.alerters.test_bus import alert, numpy_alert
 from tests.support.mqtt import Broker
 from vsnative.alerters.mqtt import MqttAlerter, MqttConfig
 from vsnative.health_events import HealthKind, Notice
-
-
-@pytest.fixture
-def broker() -> Iterator[Broker]:
-    b = Broker()
-    b.start()
-    yield b
-    b.stop()
 
 
 async def connected(port: int) -> aiomqtt.Client:
