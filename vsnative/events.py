@@ -58,7 +58,7 @@ class Event:
     def of_notice(cls, notice: Notice) -> Event:
         """A health event as stored: no label, box or snapshot; the camera "" for the whole service."""
         return cls(
-            notice.event_id or EventStore.new_id(),
+            notice.event_id or new_event_id(),
             notice.camera_id or "",
             "",
             0.0,
@@ -136,8 +136,6 @@ class EventStore:
             if column not in have:
                 self._db.execute(statement)
         self._db.executescript(INDEXES)
-
-    new_id = staticmethod(new_event_id)
 
     def add(self, event: Event) -> None:
         with self._lock:

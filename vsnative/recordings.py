@@ -15,14 +15,13 @@ from pathlib import Path
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from vsnative.media.clip import ClipInfo
+from vsnative.media.clip import PART_SUFFIX, ClipInfo
 
 log = logging.getLogger(__name__)
 
 INDEX_NAME = "index.jsonl"
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _CLIP = re.compile(r"^(\d{2})-(\d{2})-(\d{2})(?:-(\d+))?\.mp4$")
-PART = ".part"
 # a `.part` nobody wrote to for this long has no writer (a clip in progress grows every GOP): one that no
 # agent finalised (its camera is not recorded any more, or it could not be read) is retention's, like a clip
 STALE_PART_SECONDS = 600.0
@@ -45,7 +44,7 @@ def clip_path(root: Path, camera_id: str, start: float) -> Path:
     stem = moment.strftime("%H-%M-%S")
     candidate = day / f"{stem}.mp4"
     n = 0
-    while candidate.exists() or candidate.with_name(candidate.name + ".part").exists():
+    while candidate.exists() or candidate.with_name(candidate.name + PART_SUFFIX).exists():
         n += 1
         candidate = day / f"{stem}-{n}.mp4"
     return candidate
@@ -118,8 +117,8 @@ def list_clips(root: Path, stale_before: float | None = None) -> list[_Clip]:
             continue
         for path in day.glob("*.mp4*"):
             name = path.name
-            if name.endswith(PART):
-                name = name.removesuffix(PART)
+            if name.endswith(PART_SUFFIX):
+                name = name.removesuffix(PART_SUFFIX)
             elif not name.endswith(".mp4"):
                 continue
             start = clip_start(path.with_name(name))
@@ -167,7 +166,7 @@ def sweep(root: Path, config: RetentionConfig, now: float | None = None) -> Rete
             return
         report.deleted += 1
         report.freed += clip.size
-        if clip.path.name.endswith(PART):
+        if clip.path.name.endswith(PART_SUFFIX):
             report.parts += 1
         report.reasons[reason] = report.reasons.get(reason, 0) + 1
         if reason != "age":
@@ -202,7 +201,7 @@ def _prune_day(day: Path) -> None:
         names = os.listdir(day)
     except FileNotFoundError:
         return
-    if any(name.endswith((".mp4", ".part")) for name in names):
+    if any(name.endswith((".mp4", PART_SUFFIX)) for name in names):
         return
     for name in names:
         if name == INDEX_NAME:

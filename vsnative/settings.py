@@ -91,13 +91,13 @@ class Settings(BaseSettings):
             host_addresses=tuple(_split(self.webrtc_host_addresses)),
         )
 
-    def advertised_url(self, port: int | None = None) -> str:
+    def advertised_url(self) -> str:
         """Where other pods reach this process's API: `advertise_url`, else http://<host>:<port> (the host
         name when listening on every address)."""
         if self.advertise_url:
             return self.advertise_url.rstrip("/")
         host = self.host if self.host not in ("0.0.0.0", "::", "") else socket.gethostname()  # noqa: S104
-        return f"http://{host}:{port or self.port}"
+        return f"http://{host}:{self.port}"
 
     def bearer_token(self) -> str | None:
         """The token from VSN_API_TOKEN or VSN_API_TOKEN_FILE; None when auth is off. Raises ConfigError."""

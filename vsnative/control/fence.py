@@ -31,9 +31,9 @@ class Fence:
         self.deadline = sent_at + ttl - self.margin
         self.revoked = False
 
-    def valid(self) -> bool:
-        """May the agent write now? (Any thread.)"""
-        return not self.revoked and time.monotonic() < self.deadline
+    def valid(self, now: float | None = None) -> bool:
+        """May the agent write now (`now`: monotonic, when the caller has it already)? Any thread."""
+        return not self.revoked and (time.monotonic() if now is None else now) < self.deadline
 
     def renewed(self, sent_at: float) -> None:
         """The renewal sent at `sent_at` (monotonic) succeeded: the deadline moves on."""

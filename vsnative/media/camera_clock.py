@@ -63,11 +63,6 @@ class CameraClock:
         self._first: float | None = None  # media seconds of the first video packet observed
         self._settled = False
 
-    @property
-    def source(self) -> str:
-        """`camera` (its sender reports) or `arrival`."""
-        return "camera" if self._camera_base is not None else "arrival"
-
     def observe(self, packet: EncodedPacket) -> None:
         """One video packet's arrival (per packet: kept lean)."""
         media = packet.dts * packet.info.tracks[packet.track].tick

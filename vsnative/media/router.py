@@ -83,7 +83,7 @@ class PacketRouter:
         now = self.last_packet_at = time.monotonic()
         fence = self.fence
         if fence is not None:
-            if not fence.valid():
+            if not fence.valid(now):
                 self.fenced += 1
                 self._from_keyframe = True
                 return
