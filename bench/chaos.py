@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from tests.support.camera import FakeCamera  # noqa: E402
 from tests.support.media import make_media  # noqa: E402
 from tests.support.redis import RedisServer, unique_prefix  # noqa: E402
-from tests.support.service import Service, write_settings  # noqa: E402
+from tests.support.service import Service, start_monitor, write_settings  # noqa: E402
 from tests.test_e2e_cluster import import_cameras, ts  # noqa: E402
 from vsnative.control.fence import MARGIN_FRACTION  # noqa: E402
 
@@ -67,23 +67,7 @@ class Chaos:
         cams = [{"id": c, "rtspUrl": camera.url(f"/{c}")} for c in self.cameras]
         self.settings = write_settings(self.tmp / "settings", cams, pipeline)
         import_cameras(self.settings, self.redis.url, self.prefix)
-        log = open(self.tmp / "monitor.log", "ab")  # noqa: SIM115 - handed to the child
-        self.monitor = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "vsnative",
-                "monitor",
-                "--settings-dir",
-                str(self.settings),
-                *self.common,
-                "--monitor-seconds",
-                str(MONITOR),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
+        self.monitor = start_monitor(self.settings, self.common, MONITOR, self.tmp / "monitor.log")
 
     def start_manager(self, name: str) -> None:
         assert self.settings is not None

@@ -22,7 +22,7 @@ import pytest
 import redis
 
 from tests.support.redis import URL, RedisServer, delete_prefix, unique_prefix
-from tests.support.service import Service, write_settings
+from tests.support.service import Service, start_monitor, write_settings
 from vsnative.control.redis_events import RedisEvents
 from vsnative.events import Event
 
@@ -120,23 +120,7 @@ class Cluster:
         return service
 
     def start_monitor(self) -> None:
-        log = open(self.tmp / "monitor.log", "ab")  # noqa: SIM115 - handed to the child
-        self.monitor = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "vsnative",
-                "monitor",
-                "--settings-dir",
-                str(self.settings),
-                *self.common,
-                "--monitor-seconds",
-                str(MONITOR),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
+        self.monitor = start_monitor(self.settings, self.common, MONITOR, self.tmp / "monitor.log")
 
     def live(self) -> dict[str, Service]:
         return {n: m for n, m in self.managers.items() if n not in self.killed_at}

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import pytest
 from tests.support.camera import FakeCamera
 from tests.support.media import Media
 from tests.support.redis import URL, delete_prefix, unique_prefix
-from tests.support.service import Service, write_settings
+from tests.support.service import Service, start_monitor, write_settings
 from tests.test_e2e_cluster import import_cameras
 
 pytestmark = pytest.mark.slow
@@ -68,21 +67,7 @@ def test_a_manager_paused_past_its_lease_writes_nothing_when_it_wakes(media: Med
             settings, recordings, *flags, "--manager-id", "taker", "--max-agents", "2", command="manager"
         )
         try:
-            monitor = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "vsnative",
-                    "monitor",
-                    "--settings-dir",
-                    str(settings),
-                    *common,
-                    "--monitor-seconds",
-                    "1",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            monitor = start_monitor(settings, common, 1.0)
             paused.start()
             paused.wait_for(
                 lambda: all(a["healthy"] for a in paused.agents().values()) and len(paused.agents()) == 2,

@@ -79,13 +79,18 @@ async def until(check: object, seconds: float, what: str) -> None:
     raise AssertionError(f"timed out: {what}")
 
 
+def recording(env: AgentEnv, token: int) -> tuple[Fence, Agent, asyncio.Task[None]]:
+    """An agent recording 1 s clips of a synthetic camera under a fresh lease `token`."""
+    fence = Fence(token, ttl=60.0, sent_at=time.monotonic())
+    pipeline = CameraPipeline(framers=SMALL, streamers=[Mp4RecorderConfig(clipSeconds=1)], alerters=[])
+    agent = Agent(Camera(id="cam", framerType="random"), pipeline, env, fence=fence)
+    return fence, agent, asyncio.create_task(agent.run())
+
+
 async def test_past_the_deadline_nothing_is_written_and_recording_resumes_once_proven(
     env: AgentEnv, tmp_path: Path
 ) -> None:
-    fence = Fence(42, ttl=60.0, sent_at=time.monotonic())
-    pipeline = CameraPipeline(framers=SMALL, streamers=[Mp4RecorderConfig(clipSeconds=1)], alerters=[])
-    agent = Agent(Camera(id="cam", framerType="random"), pipeline, env, fence=fence)
-    task = asyncio.create_task(agent.run())
+    fence, agent, task = recording(env, 42)
     try:
         await until(lambda: len(index_lines(tmp_path)) >= 2, 15, "clips")
         assert {line["token"] for line in index_lines(tmp_path)} == {42}
@@ -109,10 +114,7 @@ async def test_past_the_deadline_nothing_is_written_and_recording_resumes_once_p
 
 
 async def test_a_revoked_lease_stops_writing_at_once(env: AgentEnv, tmp_path: Path) -> None:
-    fence = Fence(3, ttl=60.0, sent_at=time.monotonic())
-    pipeline = CameraPipeline(framers=SMALL, streamers=[Mp4RecorderConfig(clipSeconds=1)], alerters=[])
-    agent = Agent(Camera(id="cam", framerType="random"), pipeline, env, fence=fence)
-    task = asyncio.create_task(agent.run())
+    fence, agent, task = recording(env, 3)
     try:
         await until(lambda: len(index_lines(tmp_path)) >= 1, 15, "a clip")
         fence.revoke()

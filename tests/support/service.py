@@ -41,6 +41,18 @@ def write_settings(
     return folder
 
 
+def start_monitor(
+    settings: Path, backend: list[str], period: float, log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`vsnative monitor` on `backend` (its --backend... flags) every `period` s; output to `log`."""
+    command = [sys.executable, "-m", "vsnative", "monitor", "--settings-dir", str(settings), *backend]
+    command += ["--monitor-seconds", str(period)]
+    if log is None:
+        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+
+
 class Service:
     """A vsnative serve process; logs go to a file the test can read."""
 
