@@ -366,9 +366,11 @@ class Agent:
                 clip = await loop.run_in_executor(self.env.io_executor, recover, part)
             except Exception:  # a recovery that fails must not stop recording (logged with its traceback)
                 log.exception("camera %s: %s not recovered", self.camera.id, part.name)
+                self.counters.unrecoverable += 1
                 continue
             if clip is None:
                 removed += 1
+                self.counters.unrecoverable += 1
             else:
                 recovered += 1
                 self.counters.recovered += 1

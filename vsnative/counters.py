@@ -13,6 +13,7 @@ class AgentCounters:
     clips: int = 0
     reconnects: int = 0
     recovered: int = 0  # unfinished clips a writer left (killed, fenced off), finalised at start
+    unrecoverable: int = 0  # ...and those nothing could be read from (removed) or whose recovery failed
     last_clip_end: float = 0.0  # wall clock
 
     def as_dict(self) -> dict[str, float | int]:

@@ -77,7 +77,9 @@ def test_a_part_with_nothing_readable_is_removed(tmp_path: Path) -> None:
 
 async def test_an_agent_finalises_its_cameras_leftovers_while_it_records(tmp_path: Path) -> None:
     part = killed_writer(tmp_path, 60)
-    assert orphan_parts(tmp_path / "cam") == [part]
+    garbage = part.with_name("00-00-00.mp4.part")  # listed first: nothing in it is readable
+    garbage.write_bytes(b"\0" * 4096)
+    assert orphan_parts(tmp_path / "cam") == [garbage, part]
     small = FramersConfig(random=SyntheticFramerConfig(width=160, height=120, fps=10, gopSeconds=0.5))
     pipeline = CameraPipeline(framers=small, streamers=[Mp4RecorderConfig(clipSeconds=1)], alerters=[])
     with ThreadPoolExecutor(2) as demux, ThreadPoolExecutor(2) as io:
@@ -92,7 +94,9 @@ async def test_an_agent_finalises_its_cameras_leftovers_while_it_records(tmp_pat
             agent.stop()
             await asyncio.wait_for(task, 15)
     assert agent.counters.recovered == 1
+    assert agent.counters.unrecoverable == 1  # counted (and logged), not silent
     assert not part.exists()
+    assert not garbage.exists()
     lines = [
         json.loads(line)
         for day in (tmp_path / "cam").glob("*/index.jsonl")
