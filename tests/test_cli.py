@@ -104,4 +104,4 @@ def test_check_loads_every_detector_and_names_what_cannot_work(tmp_path: Path) -
     write_settings(tmp_path, [{"id": "a"}], {"defaults": {"streamers": [zone]}})
     result = vsnative("check", "--settings-dir", str(tmp_path))
     assert result.returncode == 2
-    assert "zone 0 has 2 points" in result.stderr
+    assert "zones.0.points: Value error, 2 points: a zone is a polygon of 3 points or more" in result.stderr

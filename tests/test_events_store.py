@@ -1,17 +1,19 @@
 """The events stores, one contract: SQLite (the embedded backend) and Redis (a cluster's pods share it)
-answer the same questions the same way: newest first, by camera, label, kind and time (end exclusive),
-with a limit; an event read back is the event written."""
+answer the same questions the same way: newest first, by camera, label, kind, zone, progress and time (end
+exclusive), with a limit; an event read back is the event written, and written again over itself."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tests.support.redis import URL, delete_prefix, unique_prefix
 from vsnative.control.redis_events import RedisEvents
-from vsnative.events import Event, Events, EventStore
+from vsnative.events import Event, Events, EventStore, close_open
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -56,3 +58,63 @@ def test_many_events_are_paged_through(store: Events) -> None:
     people = store.query(label="person", limit=10)  # the rarest label lies under 1,195 newer events
     assert [e.id for e in people] == ["e0004", "e0003", "e0002", "e0001", "e0000"]
     assert len(store.query(limit=1000)) == 1000
+
+
+def test_an_events_life_is_stored_over_itself_and_found_by_zone_and_progress(store: Events) -> None:
+    started = Event("e1", "door", "person", 0.6, (0.1, 0.2, 0.3, 0.9), 1000.0, None, last_seen=1000.0)
+    store.add(started)
+    store.add(detection(2))  # another event of the camera, in progress too
+    assert {e.id for e in store.query(camera="door", in_progress=True)} == {"e1", "d2"}
+    better = replace(started, confidence=0.9, last_seen=1006.0, zones=("porch",), snapshot="/s/e1.jpg")
+    store.add(better)
+    ended = replace(better, end=1012.0, last_seen=1012.0, zones=("porch", "path"), end_reason="gone")
+    store.add(ended)
+    assert store.get("e1") == ended
+    assert [e.id for e in store.query(camera="door")] == ["d2", "e1"]  # one event, not three
+    assert [e.id for e in store.query(camera="door", in_progress=True)] == ["d2"]
+    assert [e.id for e in store.query(camera="door", in_progress=False)] == ["e1"]
+    assert [e.id for e in store.query(zone="path")] == ["e1"]
+    assert store.query(zone="pat") == []  # a whole zone name, not a part of one
+    public = ended.public()
+    assert (public["start"], public["end"], public["duration"], public["inProgress"]) == (
+        1000,
+        1012,
+        12,
+        False,
+    )
+    assert public["zones"] == ["porch", "path"]
+
+
+def test_events_left_in_progress_are_ended_at_their_last_sighting(store: Events) -> None:
+    store.add(Event("a", "door", "person", 0.8, (0, 0, 1, 1), 1000.0, None, last_seen=1030.0))
+    store.add(Event("b", "door", "car", 0.8, (0, 0, 1, 1), 1010.0, None))  # never updated
+    store.add(Event("c", "yard", "car", 0.8, (0, 0, 1, 1), 1010.0, None))  # another camera's
+    store.add(Event("h", "door", "", 0.0, (0, 0, 0, 0), 1020.0, None, "camera_offline", "unreachable"))
+    assert close_open(store, "door") == 2
+    a, b = store.get("a"), store.get("b")
+    assert a is not None
+    assert b is not None
+    assert (a.end, a.end_reason, b.end, b.end_reason) == (1030.0, "restart", 1010.0, "restart")
+    assert [e.id for e in store.query(in_progress=True)] == ["c"]
+    assert close_open(store, "door") == 0
+
+
+def test_a_database_of_the_first_release_is_read_and_written(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TABLE events (id TEXT PRIMARY KEY, camera TEXT NOT NULL, label TEXT NOT NULL, "
+        "confidence REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL, "
+        "ts REAL NOT NULL, snapshot TEXT)"
+    )
+    db.execute("INSERT INTO events VALUES ('old', 'door', 'person', 0.9, 0, 0, 1, 1, 1000.0, NULL)")
+    db.commit()
+    db.close()
+    store = EventStore(path)
+    (old,) = store.query()
+    assert (old.id, old.kind, old.end, old.zones, old.stationary) == ("old", "detection", None, (), False)
+    assert close_open(store, "door") == 1  # an old alert, never ended: now an event of no length
+    ended = store.get("old")
+    assert ended is not None
+    assert ended.public()["duration"] == 0
+    store.close()

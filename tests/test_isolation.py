@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.alerters.test_bus import alert
 from tests.support.onnx_models import not_a_detector_model, red_square_model
 from vsnative.agent import Agent, AgentEnv, AgentState
 from vsnative.alerters.base import Alert, Alerter
 from vsnative.alerters.bus import AlertBus, AlertsConfig
 from vsnative.alerters.snapshot import SnapshotAlerter, SnapshotConfig
-from vsnative.detectors.base import Detection
 from vsnative.detectors.motion import MotionDetector
 from vsnative.framers.synthetic import SyntheticFramerConfig
 from vsnative.media.gop import GopCache
@@ -161,12 +161,11 @@ async def test_an_alerter_that_raises_is_marked_failed_and_the_others_still_get_
     bus = AlertBus(AlertsConfig(cooldownSeconds=0), [snapshot, flaky], None)
     task = asyncio.create_task(bus.run())
     try:
-        detection = Detection("person", 0.9, (0.1, 0.2, 0.5, 0.8))
-        bus.publish(Alert("cam", "Front", 1000.0, detection, [detection], np.zeros((60, 80, 3), np.uint8)))
+        bus.publish(alert("person", 1000.0, image=np.zeros((60, 80, 3), np.uint8)))
         await until(lambda: flaky.part is not None and flaky.part.failures == 1, 5, "the alerter to fail")
         assert flaky.part.reason == "KeyError: 'a bug'"
         assert flaky.part.state == PartState.FAILED
-        bus.publish(Alert("cam", "Front", 1001.0, detection, [detection], np.zeros((60, 80, 3), np.uint8)))
+        bus.publish(alert("person", 1001.0, image=np.zeros((60, 80, 3), np.uint8)))
         await until(lambda: flaky.sent == 2, 5, "the next alert to reach it")
         assert str(flaky.part.state) == "running"
         assert len(list((tmp_path / "cam" / "alerts").glob("*.jpg"))) == 2, "the snapshot alerter went on"

@@ -7,6 +7,7 @@ import contextlib
 import enum
 import functools
 import logging
+import sqlite3
 import threading
 import time
 import uuid
@@ -21,9 +22,10 @@ from vsnative.alerters import ALERTERS
 from vsnative.alerters.bus import AlertBus
 from vsnative.backoff import Backoff
 from vsnative.control.fence import Fence
+from vsnative.control.outage import BACKEND_ERRORS
 from vsnative.counters import AgentCounters
 from vsnative.errors import PluginError, StreamError, StreamFailure, VsnError
-from vsnative.events import Events
+from vsnative.events import Events, close_open
 from vsnative.framers.base import FRAMERS, Framer, FramerSession, pump
 from vsnative.health_events import CameraWatch
 from vsnative.log import redact, without_userinfo
@@ -45,6 +47,8 @@ log = logging.getLogger(__name__)
 THREAD_EXIT_SECONDS = 10.0  # a framer thread notices a stop within its read timeout
 LOSS_WINDOW_SECONDS = 10.0  # an agent whose recording lost video this recently is not healthy
 LOSS_LOG_SECONDS = 60.0  # losses are logged at most this often per camera (with the counts)
+STORE_ERRORS: tuple[type[BaseException], ...] = (*BACKEND_ERRORS, sqlite3.Error)  # the events store's
+DRAIN_SECONDS = 5.0  # a stopping agent waits this long at most for its last event messages to go out
 WATCH_SECONDS = 1.0  # how often losses and health (events) are looked at
 HEARTBEAT_RETRY_SECONDS = 1.0  # a heartbeat that met the backend away is tried again this soon
 
@@ -331,6 +335,7 @@ class Agent:
         leftovers = await loop.run_in_executor(
             self.env.io_executor, orphan_parts, self.env.recordings_dir / self.camera.id
         )
+        await self._close_open_events()
         alerts = asyncio.create_task(
             guarded(self._alerts_part, self.alerts.run), name=f"alerts-{self.camera.id}"
         )
@@ -349,11 +354,29 @@ class Agent:
         finally:
             self._thread_stop.set()
             self.fanout.close()
+            with contextlib.suppress(TimeoutError):  # the detector's last `end` messages go out first
+                async with asyncio.timeout(DRAIN_SECONDS):
+                    await self.alerts.drain()
             alerts.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await alerts
             self.state = AgentState.STOPPED
             log.info("agent %s stopped for camera %s", self.agent_id, self.camera.id)
+
+    async def _close_open_events(self) -> None:
+        """End the detection events an earlier agent of this camera left in progress (killed, or its pod
+        lost): this agent holds the camera now, and its own tracker starts afresh."""
+        if self.env.events is None:
+            return
+        try:
+            closed = await asyncio.to_thread(close_open, self.env.events, self.camera.id)
+        except STORE_ERRORS as exc:  # the events store away must not keep the camera from recording
+            log.warning("camera %s: events left in progress not ended: %s", self.camera.id, exc)
+            return
+        if closed:
+            log.info(
+                "camera %s: %d events left in progress by an earlier agent ended", self.camera.id, closed
+            )
 
     async def _recover(self, parts: list[Path]) -> None:
         """Finalise the `.part` clips found at start (media/recover.py), while the lease is proven."""

@@ -1,5 +1,7 @@
-"""Events (alerts that happened, and camera health events), persisted in SQLite beside the recordings:
-`recordings/events.db`. Each has a `kind`: `detection`, or one of `health_events.HealthKind`.
+"""Events (tracked objects the detectors found, and camera health events), persisted in SQLite beside the
+recordings: `recordings/events.db`. Each has a `kind`: `detection`, or one of `health_events.HealthKind`.
+A detection event has a life (tracking.py): stored when it starts (`end` empty: in progress), stored again
+over itself on each update and at its end.
 
 Why SQLite: it ships with Python, survives restarts and crashes (WAL), and answers the API's questions
 (by camera, label and time) through indexes, with no server to run: the embedded (file) backend's store.
@@ -11,11 +13,12 @@ Blocking: call from worker threads.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import uuid
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,7 +28,9 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     id TEXT PRIMARY KEY, camera TEXT NOT NULL, label TEXT NOT NULL, confidence REAL NOT NULL,
     x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL,
-    ts REAL NOT NULL, snapshot TEXT, kind TEXT NOT NULL DEFAULT 'detection', message TEXT
+    ts REAL NOT NULL, snapshot TEXT, kind TEXT NOT NULL DEFAULT 'detection', message TEXT,
+    end_ts REAL, last_seen REAL, object_id INTEGER, zones TEXT NOT NULL DEFAULT '[]',
+    stationary INTEGER NOT NULL DEFAULT 0, end_reason TEXT
 );
 """
 INDEXES = """
@@ -33,13 +38,23 @@ CREATE INDEX IF NOT EXISTS events_camera_ts ON events (camera, ts);
 CREATE INDEX IF NOT EXISTS events_label_ts ON events (label, ts);
 CREATE INDEX IF NOT EXISTS events_kind_ts ON events (kind, ts);
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
+CREATE INDEX IF NOT EXISTS events_open ON events (camera) WHERE end_ts IS NULL AND kind = 'detection';
 """
 # columns added since the first release: a database written by an older version gains them at open
 ADDED_COLUMNS = {
     "kind": "ALTER TABLE events ADD COLUMN kind TEXT NOT NULL DEFAULT 'detection'",
     "message": "ALTER TABLE events ADD COLUMN message TEXT",
+    "end_ts": "ALTER TABLE events ADD COLUMN end_ts REAL",
+    "last_seen": "ALTER TABLE events ADD COLUMN last_seen REAL",
+    "object_id": "ALTER TABLE events ADD COLUMN object_id INTEGER",
+    "zones": "ALTER TABLE events ADD COLUMN zones TEXT NOT NULL DEFAULT '[]'",
+    "stationary": "ALTER TABLE events ADD COLUMN stationary INTEGER NOT NULL DEFAULT 0",
+    "end_reason": "ALTER TABLE events ADD COLUMN end_reason TEXT",
 }
-COLUMNS = "id, camera, label, confidence, x1, y1, x2, y2, ts, snapshot, kind, message"
+COLUMNS = (
+    "id, camera, label, confidence, x1, y1, x2, y2, ts, snapshot, kind, message, "
+    "end_ts, last_seen, object_id, zones, stationary, end_reason"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +68,17 @@ class Event:
     snapshot: str | None
     kind: str = DETECTION
     message: str | None = None  # a health event's text ("camera unreachable")
+    # a detection event's life: `ts` is its start; `end` None while it is in progress
+    end: float | None = None
+    last_seen: float | None = None
+    object_id: int | None = None
+    zones: tuple[str, ...] = ()
+    stationary: bool = False
+    end_reason: str | None = None  # gone | stationary | stopped | no_video | restart
+
+    @property
+    def in_progress(self) -> bool:
+        return self.kind == DETECTION and self.end is None
 
     @classmethod
     def of_notice(cls, notice: Notice) -> Event:
@@ -80,6 +106,15 @@ class Event:
                 "confidence": None,
                 "box": None,
                 "timestamp": self.ts,
+                "start": self.ts,
+                "end": self.ts,
+                "duration": 0.0,
+                "inProgress": False,
+                "lastSeen": None,
+                "objectId": None,
+                "zones": [],
+                "stationary": False,
+                "endReason": None,
                 "snapshotUrl": None,
                 "clipUrl": None,
             }
@@ -92,6 +127,15 @@ class Event:
             "confidence": round(self.confidence, 4),
             "box": [round(v, 4) for v in self.box],
             "timestamp": self.ts,
+            "start": self.ts,
+            "end": self.end,
+            "duration": round(self.end - self.ts, 3) if self.end is not None else None,
+            "inProgress": self.in_progress,
+            "lastSeen": self.last_seen,
+            "objectId": self.object_id,
+            "zones": list(self.zones),
+            "stationary": self.stationary,
+            "endReason": self.end_reason,
             "snapshotUrl": f"/api/events/{self.id}/snapshot.jpg" if self.snapshot else None,
             "clipUrl": f"/api/events/{self.id}/clip.mp4",
         }
@@ -104,7 +148,9 @@ def new_event_id() -> str:
 class Events(Protocol):
     """Where events are kept (SQLite here, or Redis on a cluster). Blocking: call from worker threads."""
 
-    def add(self, event: Event) -> None: ...
+    def add(self, event: Event) -> None:
+        """Store the event, over the one of the same id if there is one (an event's update or end)."""
+        ...
 
     def get(self, event_id: str) -> Event | None: ...
 
@@ -116,8 +162,11 @@ class Events(Protocol):
         end: float | None = None,
         limit: int = 100,
         kinds: Collection[str] | None = None,
+        zone: str | None = None,
+        in_progress: bool | None = None,
     ) -> list[Event]:
-        """Newest first; `kinds` keeps only events of those kinds."""
+        """Newest first (by start); `kinds` keeps only events of those kinds, `zone` the detections that
+        entered that zone, `in_progress` those still going on (True) or over (False)."""
         ...
 
     def close(self) -> None: ...
@@ -140,7 +189,7 @@ class EventStore:
     def add(self, event: Event) -> None:
         with self._lock:
             self._db.execute(
-                f"INSERT INTO events ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                f"INSERT OR REPLACE INTO events ({COLUMNS}) VALUES ({', '.join('?' * 18)})",  # noqa: S608
                 (
                     event.id,
                     event.camera,
@@ -151,6 +200,12 @@ class EventStore:
                     event.snapshot,
                     event.kind,
                     event.message,
+                    event.end,
+                    event.last_seen,
+                    event.object_id,
+                    json.dumps(list(event.zones)),
+                    int(event.stationary),
+                    event.end_reason,
                 ),
             )
 
@@ -167,8 +222,10 @@ class EventStore:
         end: float | None = None,
         limit: int = 100,
         kinds: Collection[str] | None = None,
+        zone: str | None = None,
+        in_progress: bool | None = None,
     ) -> list[Event]:
-        """Newest first; `kinds` keeps only events of those kinds."""
+        """Newest first (by start); see `Events.query`."""
         where: list[str] = []
         args: list[Any] = []
         if kinds is not None:
@@ -183,6 +240,12 @@ class EventStore:
             if value is not None:
                 where.append(clause)
                 args.append(value)
+        if zone is not None:
+            where.append("EXISTS (SELECT 1 FROM json_each(events.zones) WHERE json_each.value = ?)")
+            args.append(zone)
+        if in_progress is not None:
+            going_on = "kind = 'detection' AND end_ts IS NULL"
+            where.append(going_on if in_progress else f"NOT ({going_on})")
         # only fixed clauses are joined; every value is a bound parameter
         sql = f"SELECT {COLUMNS} FROM events" + (" WHERE " + " AND ".join(where) if where else "")  # noqa: S608
         sql += " ORDER BY ts DESC LIMIT ?"
@@ -195,7 +258,32 @@ class EventStore:
             self._db.close()
 
 
+def close_open(events: Events, camera: str, reason: str = "restart") -> int:
+    """End the camera's detection events left in progress (the agent that had them stopped without ending
+    them: killed, or its pod lost): each ends at its object's last sighting. Returns how many."""
+    closed = 0
+    while found := events.query(camera, limit=500, kinds=(DETECTION,), in_progress=True):
+        for e in found:
+            events.add(replace(e, end=e.last_seen if e.last_seen is not None else e.ts, end_reason=reason))
+            closed += 1
+    return closed
+
+
 def _event(row: tuple[Any, ...]) -> Event:
     return Event(
-        row[0], row[1], row[2], row[3], (row[4], row[5], row[6], row[7]), row[8], row[9], row[10], row[11]
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        (row[4], row[5], row[6], row[7]),
+        row[8],
+        row[9],
+        row[10],
+        row[11],
+        row[12],
+        row[13],
+        row[14],
+        tuple(json.loads(row[15] or "[]")),
+        bool(row[16]),
+        row[17],
     )

@@ -249,6 +249,14 @@ function eventTime(event) {
   return new Date(event.timestamp * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC";
 }
 
+function eventSpan(event) {  // "in progress", "12 s", "4 min 10 s, stationary"
+  if (event.inProgress) return "in progress";
+  if (event.duration == null) return "";
+  const d = Math.round(event.duration);
+  const text = d >= 60 ? `${Math.floor(d / 60)} min ${d % 60} s` : `${d} s`;
+  return event.endReason === "stationary" ? `${text}, then stationary` : text;
+}
+
 function eventItem(event) {
   if (event.kind && event.kind !== "detection") {  // a camera health event: what happened, no picture
     const bad = HEALTH_BAD.has(event.kind);
@@ -261,12 +269,13 @@ function eventItem(event) {
       ]),
     ]);
   }
-  return el("li", { "data-kind": "detection" }, [
+  const zones = event.zones && event.zones.length ? ` · ${event.zones.join(", ")}` : "";
+  return el("li", { "data-kind": "detection", "data-in-progress": String(Boolean(event.inProgress)) }, [
     event.snapshotUrl ? el("img", { src: withToken(event.snapshotUrl), alt: `${event.label} snapshot`, loading: "lazy" }) : el("span"),
     el("div", {}, [
-      el("div", { text: `${event.label} ${(event.confidence * 100).toFixed(0)}% · ${event.cameraId}` }),
-      el("div", { class: "muted", text: eventTime(event) }),
-      el("a", { href: withToken(event.clipUrl), text: "clip" }),
+      el("div", { text: `${event.label} ${(event.confidence * 100).toFixed(0)}% · ${event.cameraId}${zones}` }),
+      el("div", { class: "muted", text: `${eventTime(event)} · ${eventSpan(event)}` }),
+      event.inProgress ? el("span", { class: "muted", text: "clip when it ends" }) : el("a", { href: withToken(event.clipUrl), text: "clip" }),
     ]),
   ]);
 }

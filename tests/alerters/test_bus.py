@@ -1,5 +1,6 @@
-"""The alert bus: cooldown per label, bounded queue, snapshot + persisted event, webhooks that fail,
-recover or hang (against a local aiohttp receiver)."""
+"""The alert bus: an event's messages (new, update, end) stored over each other with the best snapshot,
+cooldown per label, bounded queue, webhooks that fail, recover or hang (against a local aiohttp
+receiver)."""
 
 from __future__ import annotations
 
@@ -17,14 +18,38 @@ from vsnative.alerters.bus import AlertBus, AlertsConfig
 from vsnative.alerters.snapshot import SnapshotAlerter, SnapshotConfig
 from vsnative.alerters.webhook import WebhookAlerter, WebhookConfig
 from vsnative.detectors.base import Detection
-from vsnative.events import EventStore
+from vsnative.events import EventStore, new_event_id
+from vsnative.tracking import EventType, ObjectEvent
 
 IMAGE = np.full((120, 160, 3), 90, np.uint8)
 
 
-def alert(label: str = "person", ts: float = 1000.0) -> Alert:
-    d = Detection(label, 0.9, (0.1, 0.2, 0.5, 0.8))
-    return Alert("cam", "Front", ts, d, [d], IMAGE)
+def alert(
+    label: str = "person",
+    ts: float = 1000.0,
+    kind: EventType = "new",
+    event_id: str | None = None,
+    image: np.ndarray | None = IMAGE,
+    confidence: float = 0.9,
+    end: float | None = None,
+) -> Alert:
+    """A message of a detection event, as the tracker makes it."""
+    d = Detection(label, confidence, (0.1, 0.2, 0.5, 0.8))
+    event = ObjectEvent(
+        kind,
+        event_id or new_event_id(),
+        1,
+        label,
+        confidence,
+        d.box,
+        ts,
+        end if end is not None else ts,
+        end,
+        end_reason="gone" if kind == "end" else None,
+        image=image,
+        detections=(d,) if image is not None else (),
+    )
+    return Alert("cam", "Front", event)
 
 
 class Receiver:
@@ -53,15 +78,58 @@ async def drain(bus: AlertBus, seconds: float = 1.0) -> None:
     await asyncio.gather(task, return_exceptions=True)
 
 
-async def test_cooldown_is_per_label_and_full_queue_drops(tmp_path: Path) -> None:
-    bus = AlertBus(AlertsConfig(cooldownSeconds=30, queueSize=2), [], None)
-    assert bus.publish(alert("person", 1000))
-    assert not bus.publish(alert("person", 1010))  # within 30 s
-    assert bus.publish(alert("car", 1010))  # another label
-    assert not bus.publish(alert("dog", 1010))  # queue of 2 is full
-    assert bus.stats() == {"published": 2, "suppressed": 1, "dropped": 1, "notices": 0}
-    await drain(bus, 0.2)
-    assert bus.publish(alert("person", 1031))  # cooldown over
+async def test_cooldown_keeps_an_event_from_the_alerters_but_not_from_the_store(
+    tmp_path: Path, receiver_url: Any
+) -> None:
+    receiver = Receiver()
+    hook = WebhookAlerter(WebhookConfig(url=await receiver_url(receiver)), tmp_path)
+    events = EventStore(tmp_path / "events.db")
+    bus = AlertBus(AlertsConfig(cooldownSeconds=30, queueSize=4), [hook], events)
+    assert bus.publish(alert("person", 1000, event_id="p1"))
+    assert bus.publish(alert("person", 1010, event_id="p2"))  # within 30 s: stored, not sent
+    assert bus.publish(alert("car", 1010, event_id="c1"))  # another label
+    assert bus.publish(alert("person", 1012, "end", "p2", end=1015))  # nor is its end
+    assert not bus.publish(alert("dog", 1010))  # queue of 4 is full
+    assert bus.stats() == {"events": 4, "published": 4, "suppressed": 1, "dropped": 1, "notices": 0}
+    await drain(bus)
+    assert [(p["eventId"], p["type"]) for p in receiver.received] == [("p1", "new"), ("c1", "new")]
+    assert {e.id for e in events.query()} == {"p1", "p2", "c1"}
+    assert bus.publish(alert("person", 1031, event_id="p3"))  # cooldown over
+    await drain(bus)
+    assert receiver.received[-1]["eventId"] == "p3"
+    events.close()
+
+
+async def test_an_events_life_is_one_stored_event_with_the_best_snapshot(
+    tmp_path: Path, receiver_url: Any
+) -> None:
+    receiver = Receiver()
+    hook = WebhookAlerter(WebhookConfig(url=await receiver_url(receiver)), tmp_path)
+    events = EventStore(tmp_path / "events.db")
+    bus = AlertBus(AlertsConfig(), [SnapshotAlerter(SnapshotConfig(), tmp_path), hook], events)
+    bus.publish(alert(ts=1000, event_id="e1", confidence=0.6))
+    await drain(bus)
+    (started,) = events.query(camera="cam", in_progress=True)
+    assert started.public()["inProgress"] is True
+    assert started.snapshot is not None
+    first = Path(started.snapshot).read_bytes()
+    brighter = np.full((120, 160, 3), 200, np.uint8)
+    bus.publish(alert(ts=1000, kind="update", event_id="e1", image=brighter, confidence=0.8))
+    bus.publish(alert(ts=1000, kind="end", event_id="e1", image=None, confidence=0.8, end=1012.5))
+    await drain(bus)
+    (event,) = events.query(camera="cam")
+    assert event.public()["inProgress"] is False
+    assert (event.ts, event.end, event.confidence, event.end_reason) == (1000, 1012.5, 0.8, "gone")
+    assert event.public()["duration"] == 12.5
+    assert event.snapshot == started.snapshot  # the same file, written again with the better picture
+    assert Path(event.snapshot).read_bytes() != first
+    assert events.query(camera="cam", in_progress=True) == []
+    assert [p["type"] for p in receiver.received] == ["new", "update", "end"]
+    assert {p["eventId"] for p in receiver.received} == {"e1"}
+    assert all(p["snapshotUrl"].endswith("/api/events/e1/snapshot.jpg") for p in receiver.received)
+    assert receiver.received[-1]["end"] == 1012.5
+    assert receiver.received[-1]["duration"] == 12.5
+    events.close()
 
 
 async def test_snapshot_and_event_are_persisted(tmp_path: Path) -> None:
@@ -127,7 +195,11 @@ def numpy_alert() -> Alert:
     """What the motion detector and numpy-computed boxes give: numpy numbers, not Python ones."""
     numbers: Any = (np.float32(0.875), (np.float32(0.1), np.float64(0.2), np.float32(0.5), np.float64(0.8)))
     d = Detection(np.str_("person"), *numbers)
-    return Alert("cam", "Front", float(np.float64(1000.5)), d, [d], IMAGE)
+    start: Any = np.float64(1000.5)
+    event = ObjectEvent(
+        "new", new_event_id(), 1, d.label, d.confidence, d.box, start, start, image=IMAGE, detections=(d,)
+    )
+    return Alert("cam", "Front", event)
 
 
 async def test_numpy_numbers_reach_the_snapshot_the_event_store_and_the_webhook_as_plain_data(

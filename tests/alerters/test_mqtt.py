@@ -50,8 +50,7 @@ async def alerter(broker: Broker) -> AsyncIterator[MqttAlerter]:
 async def test_event_and_retained_state(broker: Broker, alerter: MqttAlerter) -> None:
     sub = await connected(broker.port)
     await sub.subscribe("vsnative/cam/#", qos=1)
-    first = alert("person", 1000.0)
-    first.event_id = "e1"
+    first = alert("person", 1000.0, event_id="e1")
     await alerter.send(first)
     got = await receive(sub, 2)
     await sub.__aexit__(None, None, None)

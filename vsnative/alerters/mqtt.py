@@ -1,8 +1,10 @@
-"""`mqtt` alerter: each alert and each camera health event to `<prefix>/<cameraId>/events` (`kind` tells
-them apart; the service's own, storage_low, to `<prefix>/service/events`), the camera's last alert as a
-retained `<prefix>/<cameraId>/state`, and its availability as a retained `<prefix>/<cameraId>/availability`
-= `online` / `offline` (the payloads Home Assistant's `availability_topic` expects). One connection per
-camera that reconnects when the broker restarts."""
+"""`mqtt` alerter: each detection event's messages (`type`: new, update, end) and each camera health event
+to `<prefix>/<cameraId>/events` (`kind` tells them apart; the service's own, storage_low, to
+`<prefix>/service/events`); retained: the camera's last event message as `<prefix>/<cameraId>/state`, the
+objects of each label in view as `<prefix>/<cameraId>/<label>` = `0`, `1`, `2`... (what Home Assistant
+automations count), and its availability as `<prefix>/<cameraId>/availability` = `online` / `offline` (the
+payloads Home Assistant's `availability_topic` expects). One connection per camera that reconnects when the
+broker restarts."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import aiomqtt
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from vsnative.alerters.base import ALERTERS, Alert, Alerter
+from vsnative.alerters.base import ALERTERS, Alert, Alerter, Counts
 from vsnative.backoff import Backoff
 from vsnative.health_events import Notice
 from vsnative.parts import guarded
@@ -43,7 +45,7 @@ class MqttAlerter(Alerter):
 
     def __init__(self, config: MqttConfig, recordings_dir: object) -> None:
         super().__init__(config, recordings_dir)
-        self._queue: asyncio.Queue[Alert | Notice] = asyncio.Queue(config.queueSize)
+        self._queue: asyncio.Queue[Alert | Notice | Counts] = asyncio.Queue(config.queueSize)
         self._task: asyncio.Task[None] | None = None
         self.published = 0
         self.dropped = 0
@@ -54,8 +56,12 @@ class MqttAlerter(Alerter):
     async def notify(self, notice: Notice) -> None:
         self._offer(notice, notice.camera_id or "service")
 
-    def _offer(self, item: Alert | Notice, camera_id: str) -> None:
-        if self._task is None:  # the connection's own task: guarded like the alerter (cancelled in close)
+    async def count(self, counts: Counts) -> None:
+        self._offer(counts, counts.camera_id)
+
+    def _offer(self, item: Alert | Notice | Counts, camera_id: str) -> None:
+        # the connection's own task: guarded like the alerter (cancelled in close)
+        if self._task is None or self._task.done():
             run = self._run() if self.part is None else guarded(self.part, self._run)
             self._task = asyncio.create_task(run, name=f"mqtt-{camera_id}")
         if self._queue.full():  # the broker is away for long: keep the newest alerts
@@ -67,7 +73,7 @@ class MqttAlerter(Alerter):
         backoff = Backoff(0.5, 10.0)
         cfg = self.config
         password = cfg.password.get_secret_value() if cfg.password else None
-        pending: Alert | Notice | None = None
+        pending: Alert | Notice | Counts | None = None
         while True:
             try:
                 async with aiomqtt.Client(
@@ -84,9 +90,15 @@ class MqttAlerter(Alerter):
                 log.warning("mqtt %s:%d unreachable (%s); retrying in %.1f s", cfg.host, cfg.port, exc, delay)
                 await asyncio.sleep(delay)
 
-    async def _publish(self, client: aiomqtt.Client, item: Alert | Notice) -> None:
+    async def _publish(self, client: aiomqtt.Client, item: Alert | Notice | Counts) -> None:
         if isinstance(item, Notice):
             await self._publish_notice(client, item)
+            return
+        if isinstance(item, Counts):
+            base = f"{self.config.topicPrefix}/{item.camera_id}"
+            for label, count in sorted(item.counts.items()):
+                topic = f"{base}/{label_topic(label)}"
+                await client.publish(topic, str(count), qos=self.config.qos, retain=True)
             return
         alert = item
         base = f"{self.config.topicPrefix}/{alert.camera_id}"
@@ -106,7 +118,15 @@ class MqttAlerter(Alerter):
             await client.publish(f"{base}/availability", availability, qos=self.config.qos, retain=True)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        """Disconnect; the next message connects again (a bus restarted by its guard closes first)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
+
+
+def label_topic(label: str) -> str:
+    """A label as one topic level: `/`, `+` and `#` (levels and wildcards) become `_` ("cell phone" keeps
+    its space, as MQTT allows)."""
+    return label.translate(str.maketrans("/+#", "___")) or "_"

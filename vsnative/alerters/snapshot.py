@@ -34,7 +34,7 @@ class SnapshotAlerter(Alerter):
     def _write(self, path: Path, alert: Alert) -> None:
         assert alert.image is not None  # noqa: S101 - checked by the caller
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = encode_jpeg(draw(alert.image, alert.detections), self.config.quality)
+        data = encode_jpeg(draw(alert.image, list(alert.event.detections)), self.config.quality)
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(data)
         tmp.replace(path)

@@ -68,5 +68,8 @@ class WebhookAlerter(Alerter):
         log.warning("webhook %s failed after %d tries: %s", redact(url), self.config.retries + 1, reason)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        """Release the connection pool; the next alert opens a new one (a bus restarted by its guard
+        closes its alerters first: before, every webhook after that failed with "Session is closed")."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()

@@ -50,8 +50,19 @@ async def list_events(request: web.Request) -> web.Response:
     if not 1 <= limit <= 1000:
         raise web.HTTPBadRequest(text="limit must be between 1 and 1000")
     kinds = parse_kinds(q.getall("kind", []))
-    found = await asyncio.to_thread(events.query, q.get("camera"), q.get("label"), start, end, limit, kinds)
+    in_progress = parse_bool("inProgress", q["inProgress"]) if "inProgress" in q else None
+    found = await asyncio.to_thread(
+        events.query, q.get("camera"), q.get("label"), start, end, limit, kinds, q.get("zone"), in_progress
+    )
     return web.json_response({"events": [e.public() for e in found]})
+
+
+def parse_bool(name: str, value: str) -> bool:
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise web.HTTPBadRequest(text=f"bad query: {name} must be true or false, not {value!r}")
 
 
 def parse_kinds(values: list[str]) -> set[str] | None:
@@ -96,12 +107,24 @@ def snapshot_file(recordings: Path, event: Event) -> Path | None:
 
 @routes.get("/api/events/{event_id}/clip.mp4")
 async def clip(request: web.Request) -> web.StreamResponse:
-    """The recorded clips from 5 s before the event to 5 s after, joined; 202 with Retry-After while the
-    clips that will cover it are still being written (before: 404, or a clip ending before the event)."""
+    """The recorded clips from 5 s before the event's start to 5 s after its end, joined; 202 with
+    Retry-After while the event goes on or the clips that will cover it are still being written (before:
+    404, or a clip ending before the event)."""
     event = await event_or_404(request)
     if not event.camera:
         raise web.HTTPNotFound(text="this event is about the service, not a camera: it has no clip")
-    start, end = event.ts - CLIP_BEFORE, event.ts + CLIP_AFTER
+    if event.in_progress:
+        return web.json_response(
+            {
+                "status": "in progress",
+                "reason": "the event goes on: its clip is ready once it has ended and been recorded",
+                "coveredUntil": None,
+                "needed": None,
+            },
+            status=202,
+            headers={"Retry-After": str(POLL_SECONDS * 2)},
+        )
+    start, end = event.ts - CLIP_BEFORE, (event.end if event.end is not None else event.ts) + CLIP_AFTER
     root = request.app[SERVICES].settings.recordings_dir
     clips = await asyncio.to_thread(clips_between, root, event.camera, start, end)
     covered = max((c.end for c in clips), default=None)

@@ -125,11 +125,19 @@ async def metrics(request: web.Request) -> web.Response:
             "pictures that went through the detector's model",
             "framesAnalysed",
         ),
-        ("detections_total", "counter", "detections kept (after zones, area and confidence)", "detections"),
+        ("detections_total", "counter", "detections kept (after area and confidence)", "detections"),
+        ("events_total", "counter", "detection events started (tracked objects)", "eventsStarted"),
+        ("tracked_objects", "gauge", "objects tracked now (moving or stationary)", "tracked"),
     ):
         lines += [f"# HELP vsnative_camera_{name} {help_text}", f"# TYPE vsnative_camera_{name} {kind}"]
         for agent, d in detecting:
-            figure = int(d["state"] == "running") if value == "up" else d[value]
+            figure: object
+            if value == "up":
+                figure = int(d["state"] == "running")
+            elif value == "tracked":
+                figure = len(d["objects"])  # type: ignore[arg-type]  # a list, from DetectorStreamer.stats
+            else:
+                figure = d[value]
             lines.append(f'vsnative_camera_{name}{{camera="{_label(agent.camera.id)}"}} {figure}')
     lines += [
         "# HELP vsnative_camera_inference_seconds the model's time per picture (median of the latest 200)",
@@ -142,8 +150,8 @@ async def metrics(request: web.Request) -> web.Response:
                 f'vsnative_camera_inference_seconds{{camera="{_label(agent.camera.id)}"}} {seconds:.6f}'
             )
     lines += [
-        "# HELP vsnative_camera_alerts_total alerts by outcome: published, suppressed (within the cooldown), "
-        "dropped (the queue was full)",
+        "# HELP vsnative_camera_alerts_total event messages by outcome: published (taken), events "
+        "(started), suppressed (events within the cooldown, stored but not sent), dropped (queue full)",
         "# TYPE vsnative_camera_alerts_total counter",
     ]
     for agent, _ in detecting:

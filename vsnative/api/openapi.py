@@ -144,6 +144,28 @@ AGENT = {
                 "framesAnalysed": {"type": "integer"},
                 "inferenceP50Ms": {"type": ["number", "null"]},
                 "detections": {"type": "integer"},
+                "eventsStarted": {"type": "integer"},
+                "eventsEnded": {"type": "integer"},
+                "untracked": {"type": "integer", "description": "detections past maxObjects"},
+                "objects": {
+                    "type": "array",
+                    "description": "the objects tracked now",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "id": {"type": "integer"},
+                            "label": {"type": "string"},
+                            "confidence": {"type": "number"},
+                            "box": {"type": "array", "items": {"type": "number"}},
+                            "firstSeen": {"type": "number"},
+                            "lastSeen": {"type": "number"},
+                            "stationary": {"type": "boolean"},
+                            "zones": {"type": "array", "items": {"type": "string"}},
+                            "dwellSeconds": {"type": "object", "additionalProperties": {"type": "number"}},
+                            "eventId": {"type": ["string", "null"]},
+                        },
+                    },
+                },
                 "alerts": {"type": "object", "additionalProperties": {"type": "integer"}},
             },
         },
@@ -240,7 +262,18 @@ EVENT = {
                 {"type": "null"},
             ]
         },
-        "timestamp": {"type": "number"},
+        "timestamp": {"type": "number", "description": "the start"},
+        "start": {"type": "number"},
+        "end": {"type": ["number", "null"], "description": "null: in progress"},
+        "duration": {"type": ["number", "null"]},
+        "inProgress": {"type": "boolean"},
+        "lastSeen": {"type": ["number", "null"]},
+        "objectId": {"type": ["integer", "null"], "description": "the tracked object (per agent)"},
+        "zones": {"type": "array", "items": {"type": "string"}, "description": "entered, in order"},
+        "stationary": {"type": "boolean"},
+        "endReason": {
+            "anyOf": [{"enum": ["gone", "stationary", "stopped", "no_video", "restart"]}, {"type": "null"}]
+        },
         "snapshotUrl": {"type": ["string", "null"]},
         "clipUrl": {"type": ["string", "null"]},
     },
@@ -513,10 +546,24 @@ def document() -> dict[str, Any]:
             },
             "/api/events": {
                 "get": {
-                    "summary": "events, newest first",
+                    "summary": "events, newest first (by start; `start`/`end` select by start)",
                     "parameters": [
                         {"name": "camera", "in": "query", "required": False, "schema": {"type": "string"}},
                         {"name": "label", "in": "query", "required": False, "schema": {"type": "string"}},
+                        {
+                            "name": "zone",
+                            "in": "query",
+                            "required": False,
+                            "description": "detections that entered this zone",
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "inProgress",
+                            "in": "query",
+                            "required": False,
+                            "description": "true: events going on; false: those over",
+                            "schema": {"type": "boolean"},
+                        },
                         {
                             "name": "kind",
                             "in": "query",
@@ -566,13 +613,14 @@ def document() -> dict[str, Any]:
                             {
                                 "type": "object",
                                 "properties": {
-                                    "status": {"enum": ["recording"]},
+                                    "status": {"enum": ["recording", "in progress"]},
                                     "reason": {"type": "string"},
                                     "coveredUntil": {"type": ["number", "null"]},
-                                    "needed": {"type": "number"},
+                                    "needed": {"type": ["number", "null"]},
                                 },
                             },
-                            "not yet: the clips covering the event are being written (see Retry-After)",
+                            "not yet: the event goes on, or the clips covering it are being written "
+                            "(see Retry-After)",
                         ),
                         **_errors(401, 404),
                     },

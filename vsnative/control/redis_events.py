@@ -33,6 +33,7 @@ class RedisEvents:
         return self.prefix + ":".join(parts)
 
     def add(self, event: Event) -> None:
+        """Store the event, over the one of the same id (an update or the end of a detection event)."""
         record = {
             "id": event.id,
             "camera": event.camera,
@@ -43,6 +44,12 @@ class RedisEvents:
             "snapshot": event.snapshot,
             "kind": event.kind,
             "message": event.message,
+            "end": event.end,
+            "lastSeen": event.last_seen,
+            "objectId": event.object_id,
+            "zones": list(event.zones),
+            "stationary": event.stationary,
+            "endReason": event.end_reason,
         }
         with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(self._key("event", event.id), json.dumps(record))
@@ -62,8 +69,10 @@ class RedisEvents:
         end: float | None = None,
         limit: int = 100,
         kinds: Collection[str] | None = None,
+        zone: str | None = None,
+        in_progress: bool | None = None,
     ) -> list[Event]:
-        """Newest first; `kinds` keeps only events of those kinds."""
+        """Newest first (by start); see `events.Events.query`."""
         index = self._key("events", "camera", camera) if camera is not None else self._key("events")
         high = f"({end}" if end is not None else "+inf"  # end is exclusive, as in the SQLite store
         low = str(start) if start is not None else "-inf"
@@ -77,7 +86,12 @@ class RedisEvents:
                 if not isinstance(raw, str):
                     continue  # removed meanwhile
                 event = _event(raw)
-                if (label is None or event.label == label) and (kinds is None or event.kind in kinds):
+                if (
+                    (label is None or event.label == label)
+                    and (kinds is None or event.kind in kinds)
+                    and (zone is None or zone in event.zones)
+                    and (in_progress is None or event.in_progress == in_progress)
+                ):
                     found.append(event)
                     if len(found) >= limit:
                         return found
@@ -102,4 +116,10 @@ def _event(raw: str) -> Event:
         r.get("snapshot"),
         r.get("kind", "detection"),
         r.get("message"),
+        r.get("end"),
+        r.get("lastSeen"),
+        r.get("objectId"),
+        tuple(r.get("zones") or ()),
+        bool(r.get("stationary", False)),
+        r.get("endReason"),
     )

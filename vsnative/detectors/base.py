@@ -32,11 +32,6 @@ class Detection:
         x1, y1, x2, y2 = self.box
         return max(0.0, x2 - x1) * max(0.0, y2 - y1)
 
-    @property
-    def bottom_centre(self) -> tuple[float, float]:
-        x1, _, x2, y2 = self.box
-        return ((x1 + x2) / 2, y2)
-
 
 class Detector(ABC):
     config_model: ClassVar[type[BaseModel]]

@@ -7,13 +7,13 @@ import asyncio
 import collections
 import logging
 import time
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vsnative import telemetry
-from vsnative.alerters.base import Alert
+from vsnative.alerters.base import Alert, Counts
 from vsnative.detectors.base import DETECTORS, Detection, Detector
 from vsnative.detectors.motion import MotionConfig, MotionDetector
 from vsnative.detectors.onnx_yolo import OnnxYoloConfig
@@ -24,13 +24,15 @@ from vsnative.media.decode import FrameDecoder
 from vsnative.media.fanout import Marker, Subscription
 from vsnative.media.packets import EncodedPacket
 from vsnative.streamers.base import STREAMERS, Streamer, StreamerContext
+from vsnative.tracking import ObjectEvent, Tracker, TrackingConfig
+from vsnative.zones import Zone, named_zones
 
 log = logging.getLogger(__name__)
 
 # One visible union of every detector config; add new detector configs here.
 DetectorConfig = Annotated[OnnxYoloConfig | SsdConfig | MotionConfig, Field(discriminator="type")]
-Point = tuple[float, float]
 INFERENCE_SAMPLES = 200  # the inference times the p50 is taken over (the latest ones)
+EXPIRE_POLL_SECONDS = 1.0  # with no picture coming, how often tracked objects are looked at (to end them)
 
 
 class DetectorStreamerConfig(BaseModel):
@@ -41,62 +43,29 @@ class DetectorStreamerConfig(BaseModel):
     fps: float | None = Field(None, gt=0, le=60, description="decode every frame, detect this often")
     maxWidth: int = Field(640, ge=64, le=3840)
     motionGate: MotionConfig | None = None
-    zones: list[list[Point]] = Field(
+    zones: list[Zone] = Field(
         default_factory=list,
-        description="polygons in relative coordinates (0..1, 3 points or more); a box is in a zone when its "
-        "bottom centre is inside it or on its border",
+        description="polygons in relative coordinates (0..1, 3 points or more), named or not; an object is "
+        "in a zone when its box's bottom centre is inside it or on its border; with zones, only objects "
+        "in one become events",
     )
     minArea: float = Field(0.0, ge=0, le=1)
     minConfidence: dict[str, float] = Field(default_factory=dict)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     queuePackets: int = Field(64, ge=4)
 
-    @field_validator("zones")
+    @field_validator("zones", mode="before")
     @classmethod
-    def _zones(cls, zones: list[list[Point]]) -> list[list[Point]]:
-        for n, zone in enumerate(zones):
-            if len(zone) < 3:
-                raise ValueError(f"zone {n} has {len(zone)} points: a zone is a polygon of 3 points or more")
-            for x, y in zone:
-                if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
-                    raise ValueError(
-                        f"zone {n}: point ({x:g}, {y:g}) is outside the picture (coordinates are 0..1)"
-                    )
-        return zones
-
-
-EDGE = 1e-9  # how close to a zone's border counts as on it (relative coordinates)
-
-
-def inside(point: Point, polygon: list[Point]) -> bool:
-    """Is the point inside the polygon or on its border (relative coordinates)? Borders count: a box that
-    touches the picture's bottom has its bottom centre at y = 1.0 exactly, on the border of a zone that
-    reaches the bottom (ray casting alone is half-open and left out the bottom and right edges)."""
-    x, y = point
-    result = False
-    j = len(polygon) - 1
-    for i, (xi, yi) in enumerate(polygon):
-        xj, yj = polygon[j]
-        if _on_segment(x, y, xi, yi, xj, yj):
-            return True
-        if (yi > y) != (yj > y) and x < (xj - xi) * (y - yi) / (yj - yi) + xi:
-            result = not result
-        j = i
-    return result
-
-
-def _on_segment(x: float, y: float, x1: float, y1: float, x2: float, y2: float) -> bool:
-    if abs((x2 - x1) * (y - y1) - (y2 - y1) * (x - x1)) > EDGE:
-        return False
-    return min(x1, x2) - EDGE <= x <= max(x1, x2) + EDGE and min(y1, y2) - EDGE <= y <= max(y1, y2) + EDGE
+    def _zones(cls, zones: Any) -> Any:
+        return named_zones(zones)
 
 
 def keep(detection: Detection, config: DetectorStreamerConfig) -> bool:
-    """Zones (the box's bottom centre), minimum area and per-label confidence."""
+    """Minimum area and per-label confidence (zones are the tracker's: objects outside are tracked, and
+    become events when they enter one)."""
     if detection.confidence < config.minConfidence.get(detection.label, 0.0):
         return False
-    if detection.area < config.minArea:
-        return False
-    return not config.zones or any(inside(detection.bottom_centre, zone) for zone in config.zones)
+    return detection.area >= config.minArea
 
 
 @STREAMERS.register("detector")
@@ -109,6 +78,7 @@ class DetectorStreamer(Streamer):
         self.queue_packets = config.queuePackets
         self.detector: Detector = DETECTORS.get(config.detector.type)(config.detector)
         self.gate = MotionDetector(config.motionGate) if config.motionGate else None
+        self.tracker = Tracker(config.tracking, config.zones)
         self.decoder: FrameDecoder | None = None
         self.pictures = 0  # pictures that went through the model
         self.stale = 0  # keyframes skipped because a newer one was waiting
@@ -116,6 +86,8 @@ class DetectorStreamer(Streamer):
         self.detections = 0
         self._next_detect = 0.0
         self._inference: collections.deque[float] = collections.deque(maxlen=INFERENCE_SAMPLES)  # seconds
+        self._seen_at = (0.0, 0.0)  # the latest picture decoded: (recording time, monotonic)
+        self._counts: dict[str, int] = {}  # the per-label counts last sent
 
     def stats(self) -> dict[str, object]:
         """What detection does, for the API and /metrics (read on the event loop; written by the pool)."""
@@ -128,6 +100,10 @@ class DetectorStreamer(Streamer):
             "detections": self.detections,
             "staleSkipped": self.stale,
             "motionGated": self.gated,
+            "eventsStarted": self.tracker.started,
+            "eventsEnded": self.tracker.ended,
+            "objects": [o.public() for o in self.tracker.objects],
+            "untracked": self.tracker.overflow,
         }
 
     async def run(self, subscription: Subscription) -> None:
@@ -141,18 +117,37 @@ class DetectorStreamer(Streamer):
             subscription.unsubscribe()
             return
         keyframes_only = self.config.fps is None
-        while (item := await subscription.get()) is not None:
-            if isinstance(item, Marker) or not item.is_video:
-                continue
-            packet = item
-            if keyframes_only:
-                if not packet.keyframe:
+        self._reset_counts()
+        try:
+            while True:
+                try:
+                    item = await asyncio.wait_for(subscription.get(), EXPIRE_POLL_SECONDS)
+                except TimeoutError:
+                    self._expire()
                     continue
-                packet = self._newest_keyframe(subscription, packet)
-            with telemetry.span("detection", {"camera.id": self.context.camera.id}):
-                found = await loop.run_in_executor(pool, self._process, packet, keyframes_only)
-            if found is not None:
-                self._alert(packet, *found)
+                if item is None:
+                    break
+                if isinstance(item, Marker) or not item.is_video:
+                    continue
+                packet = item
+                if keyframes_only:
+                    if not packet.keyframe:
+                        continue
+                    packet = self._newest_keyframe(subscription, packet)
+                with telemetry.span("detection", {"camera.id": self.context.camera.id}):
+                    found = await loop.run_in_executor(pool, self._process, packet, keyframes_only)
+                if found is not None:
+                    self._track(packet, *found)
+        finally:  # the events still open end here: a stopped detector leaves none in progress
+            self._send(self.tracker.close())
+
+    def _reset_counts(self) -> None:
+        """Say 0 for every label the detector reports (when it names them) before the first picture: the
+        retained counts an agent that was killed left behind are stale (one that stops says 0 itself)."""
+        labels = getattr(self.config.detector, "labels", None)
+        bus = self.context.alerts
+        if labels and bus is not None and bus.count(Counts(self.context.camera.id, dict.fromkeys(labels, 0))):
+            self._counts = dict.fromkeys(labels, 0)
 
     def _newest_keyframe(self, subscription: Subscription, packet: EncodedPacket) -> EncodedPacket:
         """Skip keyframes that waited while the model was busy: only the newest picture matters."""
@@ -165,38 +160,53 @@ class DetectorStreamer(Streamer):
     def _process(
         self, packet: EncodedPacket, keyframes_only: bool
     ) -> tuple[np.ndarray, list[Detection]] | None:
-        """Decode, gate, detect, filter (blocking: detection pool)."""
+        """Decode, gate, detect, filter (blocking: detection pool). None: the picture was not analysed."""
         if self.decoder is None or self.decoder.info is not packet.info:
             self.decoder = FrameDecoder(packet.info, self.config.maxWidth)
         image = self.decoder.decode(packet, keyframes_only)
         if image is None:
             return None
+        self._seen_at = (filmed_by_reports(packet), time.monotonic())
         if self.config.fps is not None:
             interval = 1.0 / self.config.fps
             if packet.wallclock + 1e-3 < self._next_detect:
                 return None
             # keep the cadence (no drift), but never try to catch up on pictures already gone
             self._next_detect = max(self._next_detect + interval, packet.wallclock + interval / 2)
-        if self.gate is not None and not self.gate.detect(image):
+        # the gate may skip the model only while nothing moving is tracked: an object that leaves makes
+        # the motion that ends its event, but the still scene after it must be looked at to see it gone
+        if self.gate is not None and not self.gate.detect(image) and not self.tracker.active():
             self.gated += 1
             return None
         self.pictures += 1
         started = time.perf_counter()
         found = self.detector.detect(image)
         self._inference.append(time.perf_counter() - started)
-        detections = [d for d in found if keep(d, self.config)]
-        return (image, detections) if detections else None
+        return image, [d for d in found if keep(d, self.config)]
 
-    def _alert(self, packet: EncodedPacket, image: np.ndarray, detections: list[Detection]) -> None:
+    def _track(self, packet: EncodedPacket, image: np.ndarray, detections: list[Detection]) -> None:
+        """One analysed picture into the tracker (on the loop; microseconds: bench/detect.py)."""
         self.detections += len(detections)
+        self._send(self.tracker.update(filmed_by_reports(packet), detections, image))
+
+    def _expire(self) -> None:
+        """No picture for a while (the camera stopped sending): end the events of objects not seen since."""
+        if not self.tracker.objects:
+            return
+        filmed, at = self._seen_at
+        if time.monotonic() - at >= self.config.tracking.endSeconds:
+            self._send(self.tracker.expire(filmed + time.monotonic() - at))
+
+    def _send(self, messages: list[ObjectEvent]) -> None:
         bus = self.context.alerts
         if bus is None:
             return
-        best: dict[str, Detection] = {}
-        for d in detections:
-            if d.label not in best or d.confidence > best[d.label].confidence:
-                best[d.label] = d
         camera = self.context.camera
-        filmed = filmed_by_reports(packet)  # on the clips' timeline
-        for detection in best.values():
-            bus.publish(Alert(camera.id, camera.name, filmed, detection, detections, image))
+        for message in messages:
+            bus.publish(Alert(camera.id, camera.name, message))
+        counts = self.tracker.counts()
+        if counts != {k: v for k, v in self._counts.items() if v}:
+            changed = {label: counts.get(label, 0) for label in {*counts, *self._counts}}
+            changed = {k: v for k, v in changed.items() if self._counts.get(k) != v}
+            if bus.count(Counts(camera.id, changed)):
+                self._counts = {**self._counts, **changed}
