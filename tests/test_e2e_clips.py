@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import shutil
+import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.camera import FakeCamera
-from tests.support.media import decode_errors, video_packets
+from tests.support.media import FFMPEG, decode_errors, video_packets
 from tests.support.service import Service, write_settings
 from vsnative.media.export import ExportError, export
 
@@ -164,6 +165,72 @@ def test_export_across_three_clips_is_a_remux(recorded: tuple[Service, Path], tm
         assert exported.streams.audio, "the AAC track is kept"
         payloads = [bytes(p) for p in exported.demux(exported.streams.video[0]) if p.size]
     assert payloads == source
+
+
+def test_the_vod_playlist_plays_the_clips_as_they_are(recorded: tuple[Service, Path], tmp_path: Path) -> None:
+    """HLS over the clips on disk: one init section and one media range per clip, their exact starts, read
+    whole by FFmpeg through the API (token carried into every segment URI), every frame there."""
+    service, _ = recorded
+    now = time.time()
+    clips = listing(service, now - 120, now)["clips"]
+    end = clips[-1]["startUnix"] + clips[-1]["duration"]
+    url = f"{service.base}/api/cameras/cam/vod.m3u8?start={now - 120}&end={end}&access_token={TOKEN}"
+    status, headers, body = fetch(url)
+    assert status == 200, body[:200]
+    assert headers["Content-Type"].startswith("application/vnd.apple.mpegurl")
+    text = body.decode()
+    assert text.startswith("#EXTM3U\n")
+    assert text.count("#EXT-X-MAP:") == len(clips)
+    assert text.count("#EXT-X-DISCONTINUITY\n") == len(clips) - 1
+    dates = [
+        line.split(":", 1)[1] for line in text.splitlines() if line.startswith("#EXT-X-PROGRAM-DATE-TIME:")
+    ]
+    assert dates == [c["start"] for c in clips]  # each clip's exact start, to the millisecond
+    uris = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert uris == [c["url"].split("/cam/", 1)[1] + f"?access_token={TOKEN}" for c in clips]
+    out = tmp_path / "vod.mp4"
+    result = subprocess.run(
+        [FFMPEG, "-v", "error", "-i", url, "-c", "copy", "-y", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert decode_errors(out) == ""
+    assert len(video_packets(out)) == sum(c["frames"] for c in clips)  # no picture lost or repeated
+    with av.open(str(out)) as played:
+        assert played.streams.audio, "the AAC track is kept"
+    assert fetch(url.replace(f"access_token={TOKEN}", "access_token=wrong"))[0] == 401
+    long_ago = f"{service.base}/api/cameras/cam/vod.m3u8?start=1000&end=2000&access_token={TOKEN}"
+    assert fetch(long_ago)[0] == 404
+    assert fetch(f"{service.base}/api/cameras/nope/vod.m3u8?access_token={TOKEN}")[0] == 404
+
+
+def test_snapshot_is_the_cameras_latest_picture_decoded_once_per_keyframe(
+    recorded: tuple[Service, Path], tmp_path: Path
+) -> None:
+    service, _ = recorded
+    url = f"{service.base}/api/cameras/cam/snapshot.jpg"
+    before = service.get("/api/agents?scope=local")["agents"][0]["snapshots"]["decodes"]
+    answers = [fetch(url, auth()) for _ in range(5)]  # within one 2 s GOP mostly
+    after = service.get("/api/agents?scope=local")["agents"][0]["snapshots"]["decodes"]
+    for status, headers, body in answers:
+        assert status == 200
+        assert headers["Content-Type"] == "image/jpeg"
+        assert headers["X-Vsn-Snapshot"] == "picture"
+        assert abs(float(headers["X-Vsn-Picture-Time"]) - time.time()) < 5  # the latest keyframe
+        assert body[:2] == b"\xff\xd8"
+    keyframes = {headers["X-Vsn-Picture-Time"] for _, headers, _ in answers}
+    assert after - before == len(keyframes)  # one decode per keyframe, whoever asks
+    (tmp_path / "snap.jpg").write_bytes(answers[-1][2])
+    with av.open(str(tmp_path / "snap.jpg")) as jpeg:
+        frame = next(jpeg.decode(video=0))
+        assert (frame.width, frame.height) == (640, 360)  # a 1280x720 camera, scaled for the grid
+        assert frame.to_ndarray(format="rgb24").std() > 20  # a picture, not a flat placeholder
+    assert fetch(url)[0] == 401
+    assert fetch(f"{service.base}/api/cameras/nope/snapshot.jpg", auth())[0] == 404
 
 
 def test_export_leaves_out_clips_deleted_or_damaged_since_listed(

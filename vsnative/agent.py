@@ -32,6 +32,7 @@ from vsnative.log import redact, without_userinfo
 from vsnative.media.audio import describe as audio_plan
 from vsnative.media.fanout import FanOut
 from vsnative.media.packets import StreamInfo
+from vsnative.media.picture import LatestPicture
 from vsnative.media.recover import orphan_parts, recover
 from vsnative.media.router import PacketRouter
 from vsnative.models import Camera
@@ -193,6 +194,7 @@ class Agent:
             fence=fence,
         )
         self.watch = CameraWatch(camera.id, camera.name, pipeline.health, time.monotonic())
+        self.picture = LatestPicture(lambda: self.router.keyframe)  # snapshot.jpg, decoded when asked
 
     # --- health ----------------------------------------------------------------------------------
     @property
@@ -307,6 +309,7 @@ class Agent:
             "health": self.health(),
             "route": self.router.route(),
             "detection": self.detection(),
+            "snapshots": {"decodes": self.picture.decodes, "failures": self.picture.failures},
         }
 
     def detection(self) -> dict[str, object] | None:

@@ -1,13 +1,16 @@
-"""Finding recorded clips by time: per-day indexes read into typed records, gaps between clips marked."""
+"""Finding recorded clips by time: per-day indexes read into typed records, gaps between clips marked;
+`ClipIndex` keeps the days it read while they do not change (a playlist of days of clips: vod.py)."""
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from vsnative.recordings import read_index
+from vsnative.recordings import INDEX_NAME, read_index
 
 CAMERA_DIR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -23,6 +26,8 @@ class Clip:
     duration: float
     frames: int
     size: int
+    init: int | None = None  # bytes of its init section (ftyp + moov), when the index says
+    media_end: int | None = None  # where its fragments end
 
     @property
     def end(self) -> float:
@@ -53,27 +58,105 @@ def iso(ts: float) -> str:
 
 def clips_between(root: Path, camera_id: str, start: float, end: float) -> list[Clip]:
     """Closed clips of a camera that overlap [start, end), oldest first (blocking: file system)."""
-    camera_dir = root / camera_id
+    return _between(
+        root / camera_id, start, end, lambda day_dir, day: day_clips(day_dir, day, read_index(day_dir))
+    )
+
+
+def _between(
+    camera_dir: Path, start: float, end: float, read: Callable[[Path, str], list[Clip]]
+) -> list[Clip]:
     first = datetime.fromtimestamp(start, UTC).date() - timedelta(days=1)  # a clip may cross midnight
     last = datetime.fromtimestamp(end, UTC).date()
-    clips = []
+    clips: list[Clip] = []
     day = first
     while day <= last:
-        day_dir = camera_dir / day.isoformat()
-        for entry in read_index(day_dir):
-            clip = Clip(
+        clips.extend(
+            c for c in read(camera_dir / day.isoformat(), day.isoformat()) if c.end > start and c.start < end
+        )
+        day += timedelta(days=1)
+    clips.sort(key=lambda c: c.start)
+    return clips
+
+
+def day_clips(day_dir: Path, day: str, entries: list[dict[str, object]]) -> list[Clip]:
+    clips = []
+    for entry in entries:
+        init, media_end = entry.get("init"), entry.get("mediaEnd")
+        clips.append(
+            Clip(
                 day_dir / str(entry["file"]),
-                day.isoformat(),
+                day,
                 float(entry["start"]),  # type: ignore[arg-type]
                 float(entry["duration"]),  # type: ignore[arg-type]
                 int(entry["frames"]),  # type: ignore[call-overload]
                 int(entry["size"]),  # type: ignore[call-overload]
+                init if isinstance(init, int) else None,
+                media_end if isinstance(media_end, int) else None,
             )
-            if clip.end > start and clip.start < end:
-                clips.append(clip)
-        day += timedelta(days=1)
-    clips.sort(key=lambda c: c.start)
+        )
     return clips
+
+
+@dataclass(frozen=True, slots=True)
+class Day:
+    path: Path
+    key: tuple[int, int, int] | None  # its index's size and times: a new key is a changed day
+    whole: bool  # every clip of the day is in the range asked for
+
+
+class ClipIndex:
+    """The clips of the recordings folder by time, each day's index read once while it and its folder stay
+    as they are (its size and both modification times: a clip closed appends a line, retention deletes
+    files). Days of clips answer from memory: 7 days of one camera are 120,000 clips (bench/vod.py).
+    Blocking (file system); thread-safe (a day read twice at once is read twice, no harm)."""
+
+    def __init__(self, root: Path, max_days: int = 512) -> None:
+        self.root = root
+        self.max_days = max_days  # days kept (camera-days): a bound on memory, oldest read dropped first
+        self._days: dict[Path, tuple[tuple[int, int, int], list[Clip]]] = {}
+
+    def between(self, camera_id: str, start: float, end: float) -> list[Clip]:
+        return _between(self.root / camera_id, start, end, self._day)
+
+    def days(self, camera_id: str, start: float, end: float) -> list[tuple[Day, list[Clip]]]:
+        """The days that may hold clips of [start, end), oldest first, each with its clips in the range
+        (sorted by start) and whether that is the whole day (what a cache of a day's playlist text keys
+        on: `Day.key` changes when the day does)."""
+        camera_dir = self.root / camera_id
+        first = datetime.fromtimestamp(start, UTC).date() - timedelta(days=1)
+        last = datetime.fromtimestamp(end, UTC).date()
+        out: list[tuple[Day, list[Clip]]] = []
+        day = first
+        while day <= last:
+            day_dir = camera_dir / day.isoformat()
+            clips = self._day(day_dir, day.isoformat())
+            if clips:
+                inside = [c for c in clips if c.end > start and c.start < end]
+                if inside:
+                    key = self._days[day_dir][0] if day_dir in self._days else None
+                    out.append((Day(day_dir, key, len(inside) == len(clips)), inside))
+            day += timedelta(days=1)
+        return out
+
+    def _day(self, day_dir: Path, day: str) -> list[Clip]:
+        try:
+            index = os.stat(day_dir / INDEX_NAME)
+            folder = os.stat(day_dir)
+        except FileNotFoundError:
+            self._days.pop(day_dir, None)
+            return []
+        key = (index.st_size, index.st_mtime_ns, folder.st_mtime_ns)
+        cached = self._days.get(day_dir)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        present = set(os.listdir(day_dir))  # one listing, not a stat per clip
+        entries = [e for e in read_index(day_dir, check=False) if str(e.get("file")) in present]
+        clips = sorted(day_clips(day_dir, day, entries), key=lambda c: c.start)
+        self._days[day_dir] = (key, clips)
+        while len(self._days) > self.max_days:
+            self._days.pop(next(iter(self._days)))
+        return clips
 
 
 def gaps(clips: list[Clip], start: float, end: float) -> list[tuple[float, float]]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from vsnative.media.boxes import layout
 from vsnative.media.clip import PART_SUFFIX, ClipInfo
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,9 @@ def clip_start(path: Path) -> datetime | None:
 
 def append_index(clip: ClipInfo, recovered: bool = False) -> None:
     """Record a closed clip's exact start, duration, frames and size in its day's index.jsonl, with the
-    fencing token of the lease it was written under (so overlaps can be audited); `recovered` for a clip
-    finalised from the `.part` a writer left (media/recover.py)."""
+    fencing token of the lease it was written under (so overlaps can be audited), where its init section
+    and fragments end (`init`, `mediaEnd`: media/boxes.py); `recovered` for a clip finalised from the
+    `.part` a writer left (media/recover.py)."""
     entry: dict[str, object] = {
         "file": clip.path.name,
         "start": round(clip.start, 6),
@@ -79,13 +81,20 @@ def append_index(clip: ClipInfo, recovered: bool = False) -> None:
         entry["token"] = clip.token
     if recovered:
         entry["recovered"] = True
+    try:  # where its init section and fragments lie, for HLS playback (vod.py) with no read of the file
+        parts = layout(clip.path)
+    except (OSError, ValueError):
+        pass  # (the playlist reads it then)
+    else:
+        entry["init"], entry["mediaEnd"] = parts.init, parts.media_end
     line = orjson.dumps(entry)
     with open(clip.path.parent / INDEX_NAME, "ab") as fh:
         fh.write(line + b"\n")
 
 
-def read_index(day_dir: Path) -> list[dict[str, object]]:
-    """Entries of a day's index whose clip still exists; torn or unreadable lines are skipped."""
+def read_index(day_dir: Path, check: bool = True) -> list[dict[str, object]]:
+    """Entries of a day's index whose clip still exists (`check` False: the caller checks); torn or
+    unreadable lines are skipped."""
     try:
         raw = (day_dir / INDEX_NAME).read_bytes()
     except FileNotFoundError:
@@ -96,7 +105,7 @@ def read_index(day_dir: Path) -> list[dict[str, object]]:
             entry = orjson.loads(line)
         except orjson.JSONDecodeError:
             continue
-        if isinstance(entry, dict) and (day_dir / str(entry.get("file"))).exists():
+        if isinstance(entry, dict) and (not check or (day_dir / str(entry.get("file"))).exists()):
             entries.append(entry)
     return entries
 

@@ -3,6 +3,9 @@
 
 const $ = (id) => document.getElementById(id);
 const REFRESH_MS = 2000;
+const SNAPSHOT_MS = 5000; // each camera's picture in the grid (one keyframe decode per camera at most)
+const pictures = new Map(); // cameraId -> its <img>, kept across the grid's refreshes (no flicker)
+let snapshotTick = 0;
 let token = sessionStorage.getItem("vsn-token") || "";
 let live = null; // {cameraId, pc, location}
 let clipsCamera = null;
@@ -71,8 +74,30 @@ async function refresh() {
   }
 }
 
+function snapshotUrl(cameraId) {
+  return withToken(`/api/cameras/${encodeURIComponent(cameraId)}/snapshot.jpg?t=${snapshotTick}`);
+}
+
+function picture(camera) {
+  let img = pictures.get(camera.id);
+  if (!img) {
+    img = el("img", { class: "snapshot", alt: `${camera.name || camera.id}: latest picture`, "data-picture": camera.id });
+    img.src = snapshotUrl(camera.id);
+    pictures.set(camera.id, img);
+  }
+  img.onclick = () => watch(camera);
+  return img;
+}
+
+function refreshPictures() {
+  snapshotTick += 1;
+  for (const [cameraId, img] of pictures) img.src = snapshotUrl(cameraId);
+}
+
 function renderCameras(cameras, agents) {
   const grid = $("cameras");
+  const listed = new Set(cameras.map((c) => c.id));
+  for (const cameraId of pictures.keys()) if (!listed.has(cameraId)) pictures.delete(cameraId);
   const cards = cameras.map((camera) => {
     const agent = agents.get(camera.id);
     const state = camera.state || "none";
@@ -87,6 +112,7 @@ function renderCameras(cameras, agents) {
         el("span", { text: camera.name || camera.id }),
         el("span", { class: `state ${state}`, text: state === "none" ? "no agent" : state }),
       ]),
+      picture(camera),
       el("div", { class: "muted", text: `${camera.id} · ${camera.framerType}${camera.rtspHost ? " · " + camera.rtspHost : ""}` }),
       el("div", { class: "muted", text: `owner: ${camera.owner || "none"}${video ? " · " + video : ""}` }),
       agent && agent.lastError && state !== "running"
@@ -319,4 +345,5 @@ window.addEventListener("pagehide", () => { stopLive(); });
 refresh();
 loadEvents();
 setInterval(refresh, REFRESH_MS);
+setInterval(refreshPictures, SNAPSHOT_MS);
 setInterval(() => loadEvents(eventsCamera), 5 * REFRESH_MS);

@@ -17,6 +17,7 @@ from tests.support.packets import h264_packets
 from tests.test_recordings import T0
 from vsnative.agent import Agent, AgentEnv
 from vsnative.framers.synthetic import SyntheticFramerConfig
+from vsnative.media.boxes import layout
 from vsnative.media.clip import ClipWriter
 from vsnative.media.recover import orphan_parts, recover
 from vsnative.models import Camera
@@ -59,6 +60,8 @@ def test_a_part_becomes_a_clip_up_to_its_last_complete_fragment(tmp_path: Path) 
         "size": final.stat().st_size,
         "token": 9,
         "recovered": True,
+        "init": layout(final).init,  # a recovered clip plays in HLS too (vod.py)
+        "mediaEnd": layout(final).media_end,
     }
 
 

@@ -128,6 +128,34 @@ def check_ui(service: Service, artifacts: Path, figures: dict[str, Any]) -> None
         card.locator(".state.running").wait_for(timeout=30_000)
         assert "Front door" in card.inner_text()
 
+        # every camera's latest picture is in the grid (a placeholder with its state when it has none),
+        # refreshed every few seconds
+        def picture(camera_id: str) -> list[Any]:
+            return list(
+                page.evaluate(
+                    '(id) => { const i = document.querySelector(`img[data-picture="${id}"]`); return i'
+                    " ? [i.complete, i.naturalWidth, i.naturalHeight, i.currentSrc] : [false, 0, 0, ''] }",
+                    camera_id,
+                )
+            )
+
+        for camera_id in ("door", "yard", "gone"):
+            wait_until(f"{camera_id}'s picture", lambda c=camera_id: picture(c)[1] > 0, 20)
+        assert picture("door")[1:3] == [640, 360], picture("door")  # the 1280x720 camera, for a tile
+        first_src = picture("door")[3]
+        wait_until(
+            "the picture to refresh", lambda: picture("door")[3] != first_src and picture("door")[1], 15
+        )
+        with urllib.request.urlopen(  # noqa: S310 - loopback
+            f"{service.base}/api/cameras/gone/snapshot.jpg?access_token={TOKEN}", timeout=5
+        ) as resp:
+            assert resp.headers["X-Vsn-Snapshot"] == "placeholder"  # no picture: what it shows says why
+        with urllib.request.urlopen(  # noqa: S310 - loopback
+            f"{service.base}/api/cameras/door/snapshot.jpg?access_token={TOKEN}", timeout=5
+        ) as resp:
+            assert resp.headers["X-Vsn-Snapshot"] == "picture"
+        page.screenshot(path=str(artifacts / "ui-grid.png"), full_page=True)
+
         # an H.265 camera records, but a browser cannot show it live as it is: its card says why, and
         # keeps saying it across the grid's refreshes
         yard = page.locator('[data-camera="yard"]')

@@ -92,6 +92,28 @@ def draw(image: np.ndarray, detections: list[Detection]) -> np.ndarray:
     return out
 
 
+def placeholder(lines: list[str], width: int = 640, height: int = 360) -> np.ndarray:
+    """A dark picture with a few lines of text, centred: what a camera's tile shows when it has no picture
+    (its state and why)."""
+    out = np.full((height, width, 3), 40, np.uint8)
+    scale = max(2, width // 160)
+    total = len(lines) * 7 * scale
+    y = (height - total) // 2
+    for n, line in enumerate(lines):
+        line = line[: (width - 8) // (4 * scale)]  # what fits on one line
+        x = (width - len(line) * 4 * scale) // 2
+        _text(
+            out,
+            max(4, x),
+            y,
+            line,
+            (230, 230, 230) if n == 0 else (180, 180, 180),
+            scale if n == 0 else max(2, scale - 1),
+        )
+        y += 7 * scale
+    return out
+
+
 def encode_jpeg(image: np.ndarray, quality: int = 4) -> bytes:
     """JPEG bytes of an RGB picture (PyAV's mjpeg encoder; quality: 2 best .. 31 worst)."""
     h, w = image.shape[:2]

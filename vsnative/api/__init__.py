@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from vsnative.api import agents, cameras, clips, cluster, events, health, metrics, openapi, ui, whep
+from vsnative.api import (
+    agents,
+    cameras,
+    clips,
+    cluster,
+    events,
+    health,
+    metrics,
+    openapi,
+    snapshots,
+    ui,
+    whep,
+)
 from vsnative.api.auth import bearer_auth
 from vsnative.api.errors import error_middleware
 from vsnative.api.keys import OUTAGE, SERVICES, Services
@@ -22,6 +34,6 @@ def create_app(services: Services, token: str | None = None) -> web.Application:
     app[SERVICES] = services
     app[OUTAGE] = OutageLog()
     app.cleanup_ctx.append(peer_session)  # the client other pods are asked with
-    for module in (health, agents, cameras, cluster, clips, events, metrics, openapi, whep, ui):
+    for module in (health, agents, cameras, cluster, clips, events, metrics, openapi, snapshots, whep, ui):
         app.router.add_routes(module.routes)
     return app

@@ -1,13 +1,16 @@
-"""Recorded clips: list by time range (gaps marked), download with HTTP Range, export a range as one MP4."""
+"""Recorded clips: list by time range (gaps marked), download with HTTP Range, play a range as HLS (the
+clips as they are: vod.py), export a range as one MP4."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -87,6 +90,28 @@ async def get_clip(request: web.Request) -> web.FileResponse:
         raise web.HTTPNotFound(text="no such clip")
     return web.FileResponse(
         path, headers={"Content-Type": "video/mp4", "Cache-Control": "private, max-age=86400"}
+    )
+
+
+@routes.get("/api/cameras/{camera_id}/vod.m3u8")
+async def vod_playlist(request: web.Request) -> web.Response:
+    """An HLS playlist of the clips of [start, end) (the last hour by default; any length), served from the
+    clips on disk by byte range: no re-encoding, no copying."""
+    services = request.app[SERVICES]
+    camera_id = request.match_info["camera_id"]
+    await camera_dir(services, camera_id)
+    start, end = time_range(request)
+    token = request.query.get("access_token")
+    query = urlencode({"access_token": token}) if token else ""
+
+    build = functools.partial(services.playlists.build, camera_id, start, end, query)
+    text, listed = await asyncio.get_running_loop().run_in_executor(None, build)
+    if not listed:
+        raise web.HTTPNotFound(text=f"no recordings of {camera_id!r} between {iso(start)} and {iso(end)}")
+    return web.Response(
+        text=text,
+        content_type="application/vnd.apple.mpegurl",
+        headers={"Cache-Control": "no-cache"},
     )
 
 

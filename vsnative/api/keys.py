@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from vsnative.clips import ClipIndex
 from vsnative.control.leases import Leases
 from vsnative.control.orphans import OrphanQueue
 from vsnative.control.outage import OutageLog
@@ -16,6 +17,7 @@ from vsnative.control.store import CameraStore
 from vsnative.events import Events
 from vsnative.settings import Settings
 from vsnative.supervisor import Supervisor
+from vsnative.vod import Playlists
 
 if TYPE_CHECKING:
     from vsnative.control.manager import AgentsManager, Registry
@@ -33,6 +35,12 @@ class Services:
     events: Events | None = None
     supervisor: Supervisor | None = None  # the process's roles, for /api/health
     started_at: float = field(default_factory=time.time)
+    clips: ClipIndex = field(init=False)  # the recorded clips by time, days kept while unchanged
+    playlists: Playlists = field(init=False)  # HLS playlists over them, whole days' texts kept
+
+    def __post_init__(self) -> None:
+        self.clips = ClipIndex(self.settings.recordings_dir)
+        self.playlists = Playlists(self.clips)
 
 
 SERVICES = web.AppKey("services", Services)

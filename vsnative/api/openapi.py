@@ -169,6 +169,12 @@ AGENT = {
                 "alerts": {"type": "object", "additionalProperties": {"type": "integer"}},
             },
         },
+        "snapshots": {
+            "type": "object",
+            "description": "snapshot.jpg: keyframes decoded for it (at most one per keyframe), and those "
+            "that gave no picture",
+            "properties": {"decodes": {"type": "integer"}, "failures": {"type": "integer"}},
+        },
         "route": {
             "type": "object",
             "description": "where the camera's packets go: sinks in the framer thread, subscriptions on the "
@@ -631,6 +637,36 @@ def document() -> dict[str, Any]:
                     "summary": "the clips covering a range joined into one MP4 (no re-encoding)",
                     "parameters": [*camera_path, *TIME_PARAMS],
                     "responses": {"200": MP4, **_errors(400, 401, 404)},
+                }
+            },
+            "/api/cameras/{camera_id}/vod.m3u8": {
+                "get": {
+                    "summary": "an HLS playlist (fMP4) of the clips of a range, any length, served from the "
+                    "clips as they are by byte range; EVENT (no ENDLIST) when the range reaches now",
+                    "parameters": [*camera_path, *TIME_PARAMS],
+                    "responses": {
+                        "200": {
+                            "description": "HLS playlist",
+                            "content": {"application/vnd.apple.mpegurl": {"schema": {"type": "string"}}},
+                        },
+                        **_errors(400, 401, 404),
+                    },
+                }
+            },
+            "/api/cameras/{camera_id}/snapshot.jpg": {
+                "get": {
+                    "summary": "the camera's latest picture (its latest keyframe, decoded once), or a "
+                    "placeholder picture with its state (X-Vsn-Snapshot says which); 307 to the pod that "
+                    "runs it",
+                    "parameters": camera_path,
+                    "responses": {
+                        "200": {
+                            "description": "JPEG",
+                            "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+                        },
+                        "307": {"description": "another pod runs the camera"},
+                        **_errors(401, 404),
+                    },
                 }
             },
         },

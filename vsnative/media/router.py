@@ -62,6 +62,7 @@ class PacketRouter:
         self.fenced = 0  # packets not handed on because the lease was not proven
         self._from_keyframe = False  # after a fenced spell: hand on from the next video keyframe
         self.last_packet_at = 0.0  # monotonic, of the last packet delivered
+        self.keyframe: EncodedPacket | None = None  # the latest video keyframe (one reference, no copy)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_first: Callable[[], None] | None = None
 
@@ -80,6 +81,7 @@ class PacketRouter:
         counters.bytes += len(packet.data)
         if packet.keyframe and packet.is_video:
             counters.keyframes += 1
+            self.keyframe = packet  # the camera's latest picture, decoded only when asked (snapshot.jpg)
         now = self.last_packet_at = time.monotonic()
         fence = self.fence
         if fence is not None:

@@ -1,0 +1,189 @@
+"""HLS over the recorded clips: where a clip's init section and fragments lie (media/boxes.py), and the
+playlist of a range (vod.py): one map and one byte range per clip, exact start times, discontinuities,
+VOD or EVENT, clips gone or unreadable left out; FFmpeg reads it whole."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import av
+import pytest
+
+from tests.support.media import FFMPEG, decode_errors, ffmpeg, video_packets
+from vsnative.clips import ClipIndex
+from vsnative.media.boxes import layout
+from vsnative.media.clip import MP4_OPTIONS, ClipInfo
+from vsnative.recordings import INDEX_NAME, append_index
+from vsnative.vod import Playlists
+
+T0 = datetime(2026, 11, 30, 23, 59, 50, 250_000, tzinfo=UTC).timestamp()  # a day ends inside the range
+
+
+def clip_file(path: Path, seconds: int = 4, size: str = "320x240") -> Path:
+    """A clip as the recorder writes it: fragmented MP4 with its moov before the first fragment."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ffmpeg(
+        [
+            *("-f", "lavfi", "-i", f"testsrc=s={size}:r=25:d={seconds}"),
+            *("-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-bf", "0"),
+            *("-movflags", MP4_OPTIONS["movflags"], "-f", "mp4", str(path)),
+        ]
+    )
+    return path
+
+
+def record(root: Path, start: float, seconds: int = 4) -> Path:
+    moment = datetime.fromtimestamp(start, UTC)
+    path = root / "cam" / moment.strftime("%Y-%m-%d") / (moment.strftime("%H-%M-%S") + ".mp4")
+    clip_file(path, seconds)
+    append_index(ClipInfo(path, start, float(seconds), seconds * 25, path.stat().st_size))
+    return path
+
+
+@pytest.fixture
+def recordings(tmp_path: Path) -> Path:
+    """Three contiguous 4 s clips across midnight, a 10 s gap, then one more. (Clips of another picture
+    size play through the playlist too, each with its own map; `ffmpeg -c copy` into one MP4 cannot hold
+    two sizes, so they are not mixed here.)"""
+    root = tmp_path / "recordings"
+    for i in range(3):
+        record(root, T0 + 4 * i)
+    record(root, T0 + 22)
+    return root
+
+
+def test_a_clips_layout_is_read_from_its_box_headers(tmp_path: Path) -> None:
+    path = clip_file(tmp_path / "clip.mp4")
+    parts = layout(path)
+    data = path.read_bytes()
+    assert data[4:8] == b"ftyp"
+    assert data[parts.init + 4 : parts.init + 8] == b"moof"  # the first fragment follows the init
+    assert data[parts.media_end + 4 : parts.media_end + 8] == b"mfra"  # FFmpeg's index is left out
+    flat = tmp_path / "flat.mp4"  # an MP4 as a camera's SD card holds it: one moov, at the end
+    ffmpeg(["-f", "lavfi", "-i", "testsrc=s=64x64:r=5:d=1", "-c:v", "libx264", str(flat)])
+    with pytest.raises(ValueError, match="no fragments"):
+        layout(flat)
+    with pytest.raises(ValueError, match="a fragment before the moov"):
+        layout(_moof_first(tmp_path))
+    (tmp_path / "junk.mp4").write_bytes(b"\x00\x00\x00\x02junk")
+    with pytest.raises(ValueError, match="a box of 2 bytes"):
+        layout(tmp_path / "junk.mp4")
+
+
+def _moof_first(tmp_path: Path) -> Path:
+    path = tmp_path / "moof-first.mp4"
+    path.write_bytes(b"\x00\x00\x00\x10moof" + b"\x00" * 8 + b"\x00\x00\x00\x08mdat")
+    return path
+
+
+def test_the_index_says_where_each_clip_lies(recordings: Path) -> None:
+    day = next(p for p in sorted((recordings / "cam").iterdir()))
+    line = (day / INDEX_NAME).read_text().splitlines()[0]
+    clip = ClipIndex(recordings).between("cam", T0, T0 + 1)[0]
+    parts = layout(clip.path)
+    assert (clip.init, clip.media_end) == (parts.init, parts.media_end)
+    assert '"init":' in line
+
+
+def lines(text: str, prefix: str) -> list[str]:
+    return [line.removeprefix(prefix) for line in text.splitlines() if line.startswith(prefix)]
+
+
+def test_the_playlist_lists_each_clip_by_byte_range_with_its_start(recordings: Path) -> None:
+    playlists = Playlists(ClipIndex(recordings))
+    text, listed = playlists.build("cam", T0 - 60, T0 + 60, "access_token=x", now=T0 + 3600)
+    assert listed == 4
+    assert text.startswith("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:4\n")
+    assert "#EXT-X-PLAYLIST-TYPE:VOD\n" in text
+    assert text.endswith("#EXT-X-ENDLIST\n")
+    assert lines(text, "#EXT-X-PROGRAM-DATE-TIME:") == [
+        "2026-11-30T23:59:50.250Z",
+        "2026-11-30T23:59:54.250Z",
+        "2026-11-30T23:59:58.250Z",  # (its file lies in the day it started)
+        "2026-12-01T00:00:12.250Z",  # after the gap
+    ]
+    assert text.count("#EXT-X-DISCONTINUITY\n") == 3  # between every two clips (timestamps start at 0)
+    assert not text.split("#EXT-X-PROGRAM-DATE-TIME", 1)[0].endswith("#EXT-X-DISCONTINUITY\n")
+    clips = ClipIndex(recordings).between("cam", T0 - 60, T0 + 60)
+    maps = lines(text, "#EXT-X-MAP:")
+    ranges = lines(text, "#EXT-X-BYTERANGE:")
+    for clip, map_line, byte_range in zip(clips, maps, ranges, strict=True):
+        parts = layout(clip.path)
+        uri = f"clips/{clip.day}/{clip.path.name}?access_token=x"
+        assert map_line == f'URI="{uri}",BYTERANGE="{parts.init}@0"'
+        assert byte_range == f"{parts.media_end - parts.init}@{parts.init}"
+    assert lines(text, "#EXTINF:") == ["4.000,"] * 4
+
+
+def test_a_range_reaching_now_is_an_event_playlist_and_a_range_selects(recordings: Path) -> None:
+    playlists = Playlists(ClipIndex(recordings))
+    text, listed = playlists.build("cam", T0 + 5, T0 + 9, now=T0 + 10)
+    assert listed == 2  # the clips overlapping the range
+    assert "#EXT-X-PLAYLIST-TYPE:EVENT\n" in text
+    assert "#EXT-X-ENDLIST" not in text
+    assert playlists.build("cam", T0 + 100, T0 + 200)[1] == 0
+    assert playlists.build("nobody", T0, T0 + 60)[1] == 0
+
+
+def test_clips_deleted_or_unreadable_are_left_out_and_old_indexes_are_read(recordings: Path) -> None:
+    index = ClipIndex(recordings)
+    playlists = Playlists(index)
+    assert playlists.build("cam", T0 - 60, T0 + 60)[1] == 4
+    first, second, *_ = index.between("cam", T0 - 60, T0 + 60)
+    first.path.unlink()  # retention deleted it: the day changed
+    day = second.path.parent
+    lines_of_day = (day / INDEX_NAME).read_text().splitlines()
+    (day / INDEX_NAME).write_text(  # an index written before `init` was recorded
+        "".join(line.split(',"init"')[0] + "}\n" for line in lines_of_day)
+    )
+    second.path.write_bytes(b"\x00\x00\x00\x02junk")  # and a clip no longer readable
+    text, listed = playlists.build("cam", T0 - 60, T0 + 60)
+    assert listed == 2
+    assert first.path.name not in text
+    assert second.path.name not in text
+
+
+def test_ffmpeg_reads_the_playlist_whole(recordings: Path, tmp_path: Path) -> None:
+    text, _ = Playlists(ClipIndex(recordings)).build("cam", T0 - 60, T0 + 60)
+    (recordings / "cam" / "clips").symlink_to(recordings / "cam")  # as the API's URLs nest them
+    playlist = recordings / "cam" / "vod.m3u8"
+    playlist.write_text(text)
+    out = tmp_path / "played.mp4"
+    result = subprocess.run(
+        [FFMPEG, "-v", "error", "-i", str(playlist), "-c", "copy", "-y", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert len(video_packets(out)) == 4 * 4 * 25  # every frame of the four clips
+    assert decode_errors(out) == ""
+    with av.open(str(out)) as played:
+        assert played.streams.video[0].codec_context.width == 320
+
+
+def test_seven_days_answer_from_the_days_kept(tmp_path: Path) -> None:
+    """The shape of bench/vod.py, small: whole days are rendered once, then joined."""
+    root = tmp_path / "recordings"
+    day_dir = root / "cam" / "2026-11-29"
+    day_dir.mkdir(parents=True)
+    base = datetime(2026, 11, 29, tzinfo=UTC).timestamp()
+    entries = []
+    for i in range(2000):
+        name = time.strftime("%H-%M-%S", time.gmtime(base + 5 * i)) + ".mp4"
+        (day_dir / name).touch()
+        fields = f'"start":{base + 5 * i},"duration":5.0,"frames":125,"size":9,"init":8,"mediaEnd":9'
+        entries.append(f'{{"file":"{name}",{fields}}}')
+    (day_dir / INDEX_NAME).write_text("\n".join(entries) + "\n")
+    playlists = Playlists(ClipIndex(root))
+    first, listed = playlists.build("cam", base - 86_400, base + 86_400 * 2, now=base + 86_400 * 10)
+    assert listed == 2000
+    again, _ = playlists.build("cam", base - 86_400, base + 86_400 * 2, now=base + 86_400 * 10)
+    assert again == first
+    (day_dir / entries[0].split('"')[3]).unlink()
+    assert playlists.build("cam", base - 86_400, base + 86_400 * 2)[1] == 1999  # the day changed: read again
