@@ -112,7 +112,7 @@ def test_the_playlist_lists_each_clip_by_byte_range_with_its_start(recordings: P
     ranges = lines(text, "#EXT-X-BYTERANGE:")
     for clip, map_line, byte_range in zip(clips, maps, ranges, strict=True):
         parts = layout(clip.path)
-        uri = f"clips/{clip.day}/{clip.path.name}?access_token=x"
+        uri = f"clips/{clip.day}/{clip.name}?access_token=x"
         assert map_line == f'URI="{uri}",BYTERANGE="{parts.init}@0"'
         assert byte_range == f"{parts.media_end - parts.init}@{parts.init}"
     assert lines(text, "#EXTINF:") == ["4.000,"] * 4

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from vsnative.recordings import INDEX_NAME, read_index
 
@@ -18,9 +19,12 @@ CLIP_FILE = re.compile(r"^\d{2}-\d{2}-\d{2}(?:-\d+)?\.mp4$")
 GAP_TOLERANCE = 0.5  # seconds between one clip's end and the next start that still count as contiguous
 
 
-@dataclass(frozen=True, slots=True)
-class Clip:
-    path: Path
+class Clip(NamedTuple):
+    """A closed clip, as its day's index says. A tuple: a week of one camera is 120,000 of them, and a
+    frozen dataclass (or a Path each) took most of a playlist's first answer (bench/vod.py)."""
+
+    folder: Path  # its day's folder
+    name: str  # its file name
     day: str
     start: float  # epoch seconds of the first frame
     duration: float
@@ -28,6 +32,10 @@ class Clip:
     size: int
     init: int | None = None  # bytes of its init section (ftyp + moov), when the index says
     media_end: int | None = None  # where its fragments end
+
+    @property
+    def path(self) -> Path:
+        return self.folder / self.name
 
     @property
     def end(self) -> float:
@@ -85,7 +93,8 @@ def day_clips(day_dir: Path, day: str, entries: list[dict[str, object]]) -> list
         init, media_end = entry.get("init"), entry.get("mediaEnd")
         clips.append(
             Clip(
-                day_dir / str(entry["file"]),
+                day_dir,
+                str(entry["file"]),
                 day,
                 float(entry["start"]),  # type: ignore[arg-type]
                 float(entry["duration"]),  # type: ignore[arg-type]
@@ -111,10 +120,13 @@ class ClipIndex:
     files). Days of clips answer from memory: 7 days of one camera are 120,000 clips (bench/vod.py).
     Blocking (file system); thread-safe (a day read twice at once is read twice, no harm)."""
 
-    def __init__(self, root: Path, max_days: int = 512) -> None:
+    def __init__(self, root: Path, max_clips: int = 250_000) -> None:
         self.root = root
-        self.max_days = max_days  # days kept (camera-days): a bound on memory, oldest read dropped first
+        # clips kept, over every camera and day: ~250 bytes each (60 MB at most), the oldest read dropped
+        # first; two weeks of one camera of 5 s clips, or a week of two
+        self.max_clips = max_clips
         self._days: dict[Path, tuple[tuple[int, int, int], list[Clip]]] = {}
+        self._kept = 0
 
     def between(self, camera_id: str, start: float, end: float) -> list[Clip]:
         return _between(self.root / camera_id, start, end, self._day)
@@ -144,7 +156,8 @@ class ClipIndex:
             index = os.stat(day_dir / INDEX_NAME)
             folder = os.stat(day_dir)
         except FileNotFoundError:
-            self._days.pop(day_dir, None)
+            old = self._days.pop(day_dir, None)
+            self._kept -= len(old[1]) if old else 0
             return []
         key = (index.st_size, index.st_mtime_ns, folder.st_mtime_ns)
         cached = self._days.get(day_dir)
@@ -153,9 +166,12 @@ class ClipIndex:
         present = set(os.listdir(day_dir))  # one listing, not a stat per clip
         entries = [e for e in read_index(day_dir, check=False) if str(e.get("file")) in present]
         clips = sorted(day_clips(day_dir, day, entries), key=lambda c: c.start)
+        old = self._days.pop(day_dir, None)
+        self._kept -= len(old[1]) if old else 0
         self._days[day_dir] = (key, clips)
-        while len(self._days) > self.max_days:
-            self._days.pop(next(iter(self._days)))
+        self._kept += len(clips)
+        while self._kept > self.max_clips and len(self._days) > 1:
+            self._kept -= len(self._days.pop(next(iter(self._days)))[1])
         return clips
 
 

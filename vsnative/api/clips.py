@@ -68,7 +68,7 @@ async def list_clips(request: web.Request) -> web.Response:
                     "duration": c.duration,
                     "frames": c.frames,
                     "size": c.size,
-                    "url": f"/api/cameras/{camera_id}/clips/{c.day}/{c.path.name}",
+                    "url": f"/api/cameras/{camera_id}/clips/{c.day}/{c.name}",
                 }
                 for c in clips
             ],
