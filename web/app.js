@@ -1,5 +1,7 @@
-// vsnative web UI: camera grid, live view over WHEP, clip browser, events. No build step, no framework.
+// vsnative web UI: camera grid, live view over WHEP, recordings (timeline playback: timeline.js; clips of a
+// day), events. No build step, no framework.
 // Everything shown comes from the JSON API; text is set with textContent only (no HTML from data).
+import { createTimeline } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
 const REFRESH_MS = 2000;
@@ -201,12 +203,17 @@ function today() {
   return new Date().toISOString().slice(0, 10);
 }
 
+let timeline = null;
+
 function openClips(camera) {
   clipsCamera = camera;
   $("clips-panel").hidden = false;
   $("clips-name").textContent = camera.name || camera.id;
   if (!$("clips-day").value) $("clips-day").value = today();
+  if (!timeline) timeline = createTimeline({ $, el, json, withToken, showError });
+  timeline.open(camera);
   loadDay();
+  $("clips-panel").scrollIntoView({ behavior: "smooth", block: "start" });
 }
 
 async function loadDay() {
@@ -336,7 +343,11 @@ $("token-form").addEventListener("submit", (event) => {
 });
 $("token-button").addEventListener("click", askToken);
 $("live-close").addEventListener("click", () => { stopLive(); $("live-panel").hidden = true; });
-$("clips-close").addEventListener("click", () => { $("clips-panel").hidden = true; $("clip-video").pause(); });
+$("clips-close").addEventListener("click", () => {
+  $("clips-panel").hidden = true;
+  $("clip-video").pause();
+  if (timeline) timeline.stop();
+});
 $("clips-day").addEventListener("change", loadDay);
 $("events-all").addEventListener("click", () => loadEvents(null));
 $("events-kind").addEventListener("change", () => loadEvents(eventsCamera));
