@@ -17,6 +17,17 @@ from tests.support.mqtt import Broker
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
+def shared_file(path: Path) -> Path:
+    """A file of the project's shared folder, or a skip that says where it comes from."""
+    if not path.exists():
+        pytest.skip(
+            f"{path} absent: the pretrained models and samples the tests use live in the project's shared "
+            f"folder, {SHARED} (beside this checkout; CI always has it; see its models/README.md), not in "
+            "the repository"
+        )
+    return path
+
+
 @pytest.fixture(scope="session")
 def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
     return make_media(tmp_path_factory.mktemp("media"))

@@ -22,6 +22,7 @@ def test_check_accepts_the_shipped_settings() -> None:
     result = vsnative("check", "--settings-dir", str(root / "settings"))
     assert result.returncode == 0, result.stderr
     assert "2 cameras, valid" in result.stdout
+    assert "pipeline.json: valid" in result.stdout  # it says it checked that one too
 
 
 def test_malformed_cameras_json_exits_2_and_is_untouched(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import av
 import numpy as np
 import pytest
 
-from tests.conftest import SHARED
+from tests.conftest import SHARED, shared_file
 from tests.support.camera import FakeCamera
 from tests.support.media import decode_errors, ffmpeg
 from tests.support.mqtt import Broker, Subscriber
@@ -224,8 +224,7 @@ def test_a_scene_of_real_photos_gives_one_event_per_appearance_with_its_start_an
     of the truth; MQTT says new and end for each and keeps a retained count per label (before: one event
     per cooldown, no end, and a cup or parked car alerting every cooldown for ever)."""
     model = SHARED / "models" / "yolov3-tiny-coco-v5-320.onnx"
-    if not model.exists():
-        pytest.skip(f"{model} absent (the shared folder is not beside this checkout)")
+    shared_file(model)
     video = scene_video(tmp_path / "scene.h264")
     detector = {
         "type": "onnxYolo",

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import SHARED
+from tests.conftest import SHARED, shared_file
 from vsnative.errors import ConfigError
 from vsnative.models import Camera, dump_cameras, parse_cameras
 
@@ -14,8 +14,7 @@ SAMPLE = SHARED / "origin" / "cameras.sample.json"
 
 
 def sample_bytes() -> bytes:
-    if not SAMPLE.exists():
-        pytest.skip(f"{SAMPLE} absent (the shared folder is not beside this checkout)")
+    shared_file(SAMPLE)
     return SAMPLE.read_bytes()
 
 

@@ -162,6 +162,7 @@ def _check(settings: Settings) -> int:
         return EXIT_CONFIG
     if failed:
         return EXIT_CONFIG
+    print(f"{settings.pipeline_file}: valid, every detector it names loads")  # noqa: T201
     print(f"{settings.cameras_file}: {len(cameras)} cameras, valid")  # noqa: T201
     return 0
 

@@ -66,10 +66,12 @@ async function refresh() {
     const byCamera = new Map(agents.map((a) => [a.cameraId, a]));
     renderCameras(cameras, byCamera);
     const cluster = await json("/api/cluster").catch(() => null);
-    if (cluster) {
-      $("cluster").textContent =
-        `${cluster.managers.length} manager(s), ${cluster.orphanBacklog} orphan request(s) waiting`;
-    }
+    const recording = agents.filter((a) => a.healthy).length;
+    const active = cameras.filter((c) => !c.excluded).length;
+    let summary = `${recording} of ${active} camera${active === 1 ? "" : "s"} recording`;
+    if (cluster && cluster.managers.length > 1) summary += ` · ${cluster.managers.length} servers`;
+    if (cluster && cluster.orphanBacklog) summary += ` · ${cluster.orphanBacklog} waiting for a server`;
+    $("cluster").textContent = summary;
     showError(null);
   } catch (error) {
     showError(error);

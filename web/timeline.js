@@ -70,19 +70,16 @@ export function createTimeline({ $, el, json, withToken, showError }) {
     const id = encodeURIComponent(state.camera.id);
     const query = `start=${start.toFixed(3)}&end=${end.toFixed(3)}`;
     try {
-      const [listing, events, health] = await Promise.all([
-        json(`/api/cameras/${id}/clips?${query}`),
+      const url = withToken(`/api/cameras/${id}/vod.m3u8?${query}`);
+      const [playlist, events, health] = await Promise.all([
+        fetch(url), // 404: nothing recorded in the range
         json(`/api/events?camera=${id}&kind=detection&limit=1000&${query}`),
         json(`/api/events?camera=${id}&kind=health&limit=1000&${query}`),
       ]);
-      state.spans = merge(listing.clips);
+      // the recorded spans are the playlist's own (3 days are 50,000 clips: no second listing of them)
+      state.segments = playlist.ok ? parsePlaylist(await playlist.text()) : [];
+      state.spans = merge(state.segments);
       state.events = [...events.events, ...health.events].sort((a, b) => a.timestamp - b.timestamp);
-      const url = withToken(`/api/cameras/${id}/vod.m3u8?${query}`);
-      state.segments = [];
-      if (listing.clips.length) {
-        const response = await fetch(url);
-        if (response.ok) state.segments = parsePlaylist(await response.text());
-      }
       attach(state.segments.length ? url : null);
       const last = state.segments[state.segments.length - 1];
       // by default the newest recording: the last minute before the end
@@ -149,13 +146,13 @@ export function createTimeline({ $, el, json, withToken, showError }) {
   });
 
   // --- drawing ---------------------------------------------------------------------------------------
-  function merge(clips) { // contiguous clips into recorded spans
+  function merge(segments) { // contiguous clips into recorded spans
     const spans = [];
-    for (const clip of clips) {
+    for (const seg of segments) {
       const last = spans[spans.length - 1];
-      const end = clip.startUnix + clip.duration;
-      if (last && clip.startUnix - last[1] < 0.5) last[1] = end;
-      else spans.push([clip.startUnix, end]);
+      const end = seg.wall + seg.duration;
+      if (last && seg.wall - last[1] < 0.5) last[1] = end;
+      else spans.push([seg.wall, end]);
     }
     return spans;
   }

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import SHARED
+from tests.conftest import SHARED, shared_file
 from tests.support.onnx_models import odd_output_model, red_square_model
 from vsnative.detectors.onnx_yolo import OnnxYolo, OnnxYoloConfig, detect_layout, nms
 from vsnative.errors import PluginError
@@ -95,8 +95,7 @@ def test_wrong_class_names_count_is_a_clear_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("image", "label"), [("coffee", "cup"), ("camera", "person")])
 def test_pretrained_yolov3_tiny_on_real_photographs(image: str, label: str) -> None:
     model = SHARED / "models" / "yolov3-tiny-coco-v5-320.onnx"
-    if not model.exists():
-        pytest.skip(f"{model} absent (the shared folder is not beside this checkout)")
+    shared_file(model)
     from skimage import data
 
     rgb = getattr(data, image)()
@@ -115,8 +114,7 @@ def test_pretrained_ssd_person_detector(image: str, found_person: bool) -> None:
     from vsnative.detectors.ssd import SsdConfig, SsdDetector
 
     model = SHARED / "models" / "pedestrian-ssdlite-mobilenetv2.onnx"
-    if not model.exists():
-        pytest.skip(f"{model} absent (the shared folder is not beside this checkout)")
+    shared_file(model)
     from skimage import data
 
     rgb = getattr(data, image)()
