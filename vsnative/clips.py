@@ -1,11 +1,12 @@
 """Finding recorded clips by time: per-day indexes read into typed records, gaps between clips marked;
-`ClipIndex` keeps the days it read while they do not change (a playlist of days of clips: vod.py)."""
+`ClipIndex` (one per service, in `Services.clips`) keeps the days it read while they do not change, for
+the clip listing, exports, event clips and playlists of days of clips (vod.py) alike."""
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,27 +65,14 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def clips_between(root: Path, camera_id: str, start: float, end: float) -> list[Clip]:
-    """Closed clips of a camera that overlap [start, end), oldest first (blocking: file system)."""
-    return _between(
-        root / camera_id, start, end, lambda day_dir, day: day_clips(day_dir, day, read_index(day_dir))
-    )
-
-
-def _between(
-    camera_dir: Path, start: float, end: float, read: Callable[[Path, str], list[Clip]]
-) -> list[Clip]:
-    first = datetime.fromtimestamp(start, UTC).date() - timedelta(days=1)  # a clip may cross midnight
+def _days_of(start: float, end: float) -> Iterator[str]:
+    """The days (UTC, as the folders are named) whose folders may hold clips of [start, end), oldest
+    first: from the day before `start` (a clip may cross midnight) to the day of `end`."""
+    day = datetime.fromtimestamp(start, UTC).date() - timedelta(days=1)
     last = datetime.fromtimestamp(end, UTC).date()
-    clips: list[Clip] = []
-    day = first
     while day <= last:
-        clips.extend(
-            c for c in read(camera_dir / day.isoformat(), day.isoformat()) if c.end > start and c.start < end
-        )
+        yield day.isoformat()
         day += timedelta(days=1)
-    clips.sort(key=lambda c: c.start)
-    return clips
 
 
 def day_clips(day_dir: Path, day: str, entries: list[dict[str, object]]) -> list[Clip]:
@@ -110,7 +98,7 @@ def day_clips(day_dir: Path, day: str, entries: list[dict[str, object]]) -> list
 @dataclass(frozen=True, slots=True)
 class Day:
     path: Path
-    key: tuple[int, int, int] | None  # its index's size and times: a new key is a changed day
+    key: tuple[int, int, int]  # its index's size and times: a new key is a changed day
     whole: bool  # every clip of the day is in the range asked for
 
 
@@ -129,40 +117,34 @@ class ClipIndex:
         self._kept = 0
 
     def between(self, camera_id: str, start: float, end: float) -> list[Clip]:
-        return _between(self.root / camera_id, start, end, self._day)
+        """Closed clips of a camera that overlap [start, end), oldest first."""
+        return [clip for _, clips in self.days(camera_id, start, end) for clip in clips]
 
     def days(self, camera_id: str, start: float, end: float) -> list[tuple[Day, list[Clip]]]:
-        """The days that may hold clips of [start, end), oldest first, each with its clips in the range
-        (sorted by start) and whether that is the whole day (what a cache of a day's playlist text keys
-        on: `Day.key` changes when the day does)."""
-        camera_dir = self.root / camera_id
-        first = datetime.fromtimestamp(start, UTC).date() - timedelta(days=1)
-        last = datetime.fromtimestamp(end, UTC).date()
+        """The days holding clips of [start, end), oldest first, each with its clips in the range (sorted
+        by start) and whether that is the whole day (what a cache of a day's playlist text keys on:
+        `Day.key` changes when the day does)."""
         out: list[tuple[Day, list[Clip]]] = []
-        day = first
-        while day <= last:
-            day_dir = camera_dir / day.isoformat()
-            clips = self._day(day_dir, day.isoformat())
-            if clips:
-                inside = [c for c in clips if c.end > start and c.start < end]
-                if inside:
-                    key = self._days[day_dir][0] if day_dir in self._days else None
-                    out.append((Day(day_dir, key, len(inside) == len(clips)), inside))
-            day += timedelta(days=1)
+        for day in _days_of(start, end):
+            day_dir = self.root / camera_id / day
+            key, clips = self._day(day_dir, day)
+            inside = [c for c in clips if c.end > start and c.start < end]
+            if inside:
+                out.append((Day(day_dir, key, len(inside) == len(clips)), inside))
         return out
 
-    def _day(self, day_dir: Path, day: str) -> list[Clip]:
+    def _day(self, day_dir: Path, day: str) -> tuple[tuple[int, int, int], list[Clip]]:
         try:
             index = os.stat(day_dir / INDEX_NAME)
             folder = os.stat(day_dir)
         except FileNotFoundError:
             old = self._days.pop(day_dir, None)
             self._kept -= len(old[1]) if old else 0
-            return []
+            return (0, 0, 0), []
         key = (index.st_size, index.st_mtime_ns, folder.st_mtime_ns)
         cached = self._days.get(day_dir)
         if cached is not None and cached[0] == key:
-            return cached[1]
+            return cached
         present = set(os.listdir(day_dir))  # one listing, not a stat per clip
         entries = [e for e in read_index(day_dir, check=False) if str(e.get("file")) in present]
         clips = sorted(day_clips(day_dir, day, entries), key=lambda c: c.start)
@@ -172,7 +154,7 @@ class ClipIndex:
         self._kept += len(clips)
         while self._kept > self.max_clips and len(self._days) > 1:
             self._kept -= len(self._days.pop(next(iter(self._days)))[1])
-        return clips
+        return key, clips
 
 
 def gaps(clips: list[Clip], start: float, end: float) -> list[tuple[float, float]]:

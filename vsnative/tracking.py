@@ -114,7 +114,7 @@ class TrackedObject:
     event_id: str | None = None
     event_start: float = 0.0  # when the current (or next) event starts
     entered_at: float | None = None  # when it was first in a zone
-    had_event: bool = False  # counted as present (it was an event and is still in view)
+    had_event: bool = False  # it is (or was) an event: counted as in view while tracked
     sent_at: float = -math.inf
     sent_confidence: float = 0.0  # the best confidence the last message said
     changed: bool = False  # something an update would say
@@ -203,7 +203,7 @@ class Tracker:
         per-label count (`vsnative/<camera>/<label>`)."""
         counts: dict[str, int] = {}
         for o in self.objects:
-            if o.event_id is not None or o.had_event:
+            if o.had_event:
                 counts[o.label] = counts.get(o.label, 0) + 1
         return counts
 

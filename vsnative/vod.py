@@ -46,7 +46,7 @@ class Playlists:
         suffix = f"?{query}" if query else ""
         parts: list[Rendered] = []
         for day, clips in self.index.days(camera_id, start, end):
-            if day.whole and day.key is not None:
+            if day.whole:
                 cached = self._texts.get((day.path, suffix))
                 if cached is not None and cached[0] == day.key:
                     rendered = cached[1]

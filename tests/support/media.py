@@ -25,6 +25,20 @@ def ffmpeg(args: list[str], data: bytes | None = None) -> None:
     subprocess.run([FFMPEG, "-v", "error", "-y", *args], input=data, check=True, timeout=300)
 
 
+def copy_quietly(source: str, out: Path) -> None:
+    """`ffmpeg -v error -i <source> -c copy <out>`, as a user checks a playlist or a clip: FFmpeg must
+    succeed and say nothing."""
+    result = subprocess.run(
+        [FFMPEG, "-v", "error", "-i", source, "-c", "copy", "-y", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
 GOP_2S = ["-g", "50", "-keyint_min", "50", "-sc_threshold", "0", "-bf", "0"]  # at 25 fps, no B-frames
 ANNEXB_H264 = ["-bsf:v", "h264_mp4toannexb,h264_metadata=aud=insert", "-f", "h264"]  # AUDs: rtsp_camera
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.support.media import ffmpeg
+from tests.support.media import ANNEXB_H264, ffmpeg
 
 W, H, FPS = 640, 480, 10
 
@@ -66,7 +66,8 @@ def scene_video(path: Path, script: tuple[Appearance, ...] = SCRIPT, seconds: fl
             *("-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{W}x{H}", "-r", str(FPS), "-i", "-"),
             *("-c:v", "libx264", "-preset", "ultrafast", "-g", str(round(FPS * GOP_SECONDS)), "-bf", "0"),
             *("-sc_threshold", "0", "-pix_fmt", "yuv420p"),
-            *("-bsf:v", "h264_mp4toannexb,h264_metadata=aud=insert", "-f", "h264", str(path)),
+            *ANNEXB_H264,
+            str(path),
         ],
         frames,
     )

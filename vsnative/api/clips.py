@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from vsnative.api.keys import SERVICES, Services
-from vsnative.clips import CAMERA_DIR, clip_file, clips_between, gaps, iso, parse_time
+from vsnative.clips import CAMERA_DIR, clip_file, gaps, iso, parse_time
 from vsnative.media.export import ExportError, export
 
 routes = web.RouteTableDef()
@@ -54,8 +54,9 @@ async def list_clips(request: web.Request) -> web.Response:
     camera_id = request.match_info["camera_id"]
     await camera_dir(services, camera_id)
     start, end = time_range(request)
-    root = services.settings.recordings_dir
-    clips = await asyncio.get_running_loop().run_in_executor(None, clips_between, root, camera_id, start, end)
+    clips = await asyncio.get_running_loop().run_in_executor(
+        None, services.clips.between, camera_id, start, end
+    )
     return web.json_response(
         {
             "cameraId": camera_id,
@@ -128,7 +129,7 @@ async def send_export(request: web.Request, camera_id: str, start: float, end: f
     """Join the clips of [start, end) into one MP4 (no re-encoding) and send it; 404 when none covers it."""
     root = request.app[SERVICES].settings.recordings_dir
     loop = asyncio.get_running_loop()
-    clips = await loop.run_in_executor(None, clips_between, root, camera_id, start, end)
+    clips = await loop.run_in_executor(None, request.app[SERVICES].clips.between, camera_id, start, end)
     if not clips:
         raise web.HTTPNotFound(text="no recording in that range")
     fd, name = tempfile.mkstemp(prefix=".export-", suffix=".mp4", dir=root)

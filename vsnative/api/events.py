@@ -12,7 +12,7 @@ from aiohttp import web
 
 from vsnative.api.clips import send_export
 from vsnative.api.keys import SERVICES, Services
-from vsnative.clips import clips_between, parse_time
+from vsnative.clips import parse_time
 from vsnative.events import Event, Events
 from vsnative.health_events import EVENT_KINDS, HealthKind
 
@@ -114,31 +114,22 @@ async def clip(request: web.Request) -> web.StreamResponse:
     if not event.camera:
         raise web.HTTPNotFound(text="this event is about the service, not a camera: it has no clip")
     if event.in_progress:
-        return web.json_response(
-            {
-                "status": "in progress",
-                "reason": "the event goes on: its clip is ready once it has ended and been recorded",
-                "coveredUntil": None,
-                "needed": None,
-            },
-            status=202,
-            headers={"Retry-After": str(POLL_SECONDS * 2)},
-        )
+        reason = "the event goes on: its clip is ready once it has ended and been recorded"
+        return not_yet("in progress", reason, None, None, POLL_SECONDS * 2)
     start, end = event.ts - CLIP_BEFORE, (event.end if event.end is not None else event.ts) + CLIP_AFTER
-    root = request.app[SERVICES].settings.recordings_dir
-    clips = await asyncio.to_thread(clips_between, root, event.camera, start, end)
+    clips = await asyncio.to_thread(request.app[SERVICES].clips.between, event.camera, start, end)
     covered = max((c.end for c in clips), default=None)
     now = time.time()
     if (covered is None or covered < end - 0.5) and now < end + PENDING_SECONDS:
         retry = max(POLL_SECONDS, math.ceil(end - now) + POLL_SECONDS)
-        return web.json_response(
-            {
-                "status": "recording",
-                "reason": "the clips covering this event are still being written",
-                "coveredUntil": covered,
-                "needed": end,
-            },
-            status=202,
-            headers={"Retry-After": str(retry)},
-        )
+        reason = "the clips covering this event are still being written"
+        return not_yet("recording", reason, covered, end, retry)
     return await send_export(request, event.camera, start, end)
+
+
+def not_yet(
+    status: str, reason: str, covered: float | None, needed: float | None, retry: int
+) -> web.Response:
+    """202: the event's clip is not there yet; ask again in `retry` seconds."""
+    body = {"status": status, "reason": reason, "coveredUntil": covered, "needed": needed}
+    return web.json_response(body, status=202, headers={"Retry-After": str(retry)})

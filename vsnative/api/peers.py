@@ -52,6 +52,14 @@ async def owner_url(services: Services, camera_id: str) -> str | None:
     return None
 
 
+async def redirect_to_owner(request: web.Request, camera_id: str) -> None:
+    """307 to the same request on the pod that runs the camera, when another one does (one API from any
+    pod: live view's offer, the camera's picture)."""
+    url = await owner_url(request.app[SERVICES], camera_id)
+    if url is not None:
+        raise web.HTTPTemporaryRedirect(url + request.path_qs)
+
+
 def _headers(request: web.Request) -> dict[str, str]:
     token = request.app[SERVICES].settings.bearer_token()
     return {"Authorization": f"Bearer {token}"} if token else {}

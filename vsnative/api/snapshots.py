@@ -14,7 +14,7 @@ from aiohttp import web
 
 from vsnative.alerters.draw import encode_jpeg, placeholder
 from vsnative.api.keys import SERVICES
-from vsnative.api.peers import owner_url
+from vsnative.api.peers import redirect_to_owner
 from vsnative.log import without_userinfo
 from vsnative.media.camera_clock import filmed_by_reports
 
@@ -45,9 +45,7 @@ async def snapshot(request: web.Request) -> web.StreamResponse:
             raise web.HTTPNotFound(text=f"no camera {camera_id!r}")
         if camera.excluded:
             return await _placeholder(camera.name or camera_id, "EXCLUDED")
-        url = await owner_url(services, camera_id)
-        if url is not None:
-            raise web.HTTPTemporaryRedirect(url + request.path_qs)
+        await redirect_to_owner(request, camera_id)
         return await _placeholder(camera.name or camera_id, "NOT RUNNING", "waiting for an agent")
     name = agent.camera.name or camera_id
     if time.monotonic() - agent.router.last_packet_at < FRESH_SECONDS:

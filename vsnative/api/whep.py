@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from vsnative.api.keys import SERVICES
-from vsnative.api.peers import owner_url
+from vsnative.api.peers import redirect_to_owner
 from vsnative.streamers.webrtc import ViewerError, WebRtcStreamer
 from vsnative.webrtc.ice import IceSettings
 
@@ -24,9 +24,7 @@ async def _live(request: web.Request) -> WebRtcStreamer:
             raise web.HTTPNotFound(text=f"no camera {camera_id!r}")
         if camera.excluded:
             raise web.HTTPConflict(text=f"camera {camera_id!r} is excluded")
-        url = await owner_url(services, camera_id)
-        if url is not None:  # one API from any pod: the offer goes to the pod that runs the camera
-            raise web.HTTPTemporaryRedirect(url + request.path_qs)
+        await redirect_to_owner(request, camera_id)  # the offer goes to the pod that runs the camera
         holder = (await services.leases.holders([camera_id])).get(camera_id)
         where = f"manager {holder.owner}" if holder else "no manager yet"
         raise web.HTTPConflict(text=f"camera {camera_id!r} does not run here (owner: {where})")

@@ -205,8 +205,10 @@ class DetectorStreamer(Streamer):
         for message in messages:
             bus.publish(Alert(camera.id, camera.name, message))
         counts = self.tracker.counts()
-        if counts != {k: v for k, v in self._counts.items() if v}:
-            changed = {label: counts.get(label, 0) for label in {*counts, *self._counts}}
-            changed = {k: v for k, v in changed.items() if self._counts.get(k) != v}
-            if bus.count(Counts(camera.id, changed)):
-                self._counts = {**self._counts, **changed}
+        changed = {
+            label: n
+            for label in {*counts, *self._counts}
+            if (n := counts.get(label, 0)) != self._counts.get(label, 0)
+        }
+        if changed and bus.count(Counts(camera.id, changed)):
+            self._counts.update(changed)
