@@ -54,7 +54,7 @@ def test_keda_sizes_the_managers_to_the_cameras_they_must_own() -> None:
     url = urlparse(trigger["metadata"]["url"])
     assert str(url.hostname).split(".")[0] == service["metadata"]["name"]
     assert url.port == service["spec"]["ports"][0]["port"]
-    assert url.path in {route.path for route in cluster.routes if isinstance(route, RouteDef)}
+    assert url.path in {route.path for route in cluster.routes.table if isinstance(route, RouteDef)}
     assert trigger["metadata"]["valueLocation"] == "managersNeeded"
     assert trigger["metadata"]["targetValue"] == "1"  # replicas = managersNeeded
     assert spec["minReplicaCount"] >= 1

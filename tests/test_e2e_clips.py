@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import jsonschema
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -74,6 +75,35 @@ def test_auth_is_required_everywhere_but_health(recorded: tuple[Service, Path]) 
         assert fetch(service.base + path, {"Authorization": "Bearer wrong"})[0] == 401
         assert fetch(service.base + path, auth())[0] == 200, path
     assert fetch(service.base + "/api/health")[0] == 200
+
+
+def test_answers_are_what_the_openapi_document_says(recorded: tuple[Service, Path]) -> None:
+    """The JSON answers of a recording service, checked against the document it serves (generated from the
+    models the handlers answer through): a field the document does not describe, or one missing, fails."""
+    service, _ = recorded
+    document = json.loads(fetch(service.base + "/api/openapi.json", auth())[2])
+    for path, template in [
+        ("/api/agents", "/api/agents"),
+        ("/api/agents/cam", "/api/agents/{camera_id}"),
+        ("/api/cameras", "/api/cameras"),
+        ("/api/cameras/cam", "/api/cameras/{camera_id}"),
+        ("/api/cameras/cam/clips", "/api/cameras/{camera_id}/clips"),
+        ("/api/cameras/cam/viewers", "/api/cameras/{camera_id}/viewers"),
+        ("/api/cluster", "/api/cluster"),
+        ("/api/cluster/scale", "/api/cluster/scale"),
+        ("/api/health", "/api/health"),
+        ("/api/events?kind=health", "/api/events"),
+    ]:
+        status, _, body = fetch(service.base + path, auth())
+        assert status == 200, (path, body[:300])
+        schema = document["paths"][template]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        validator = jsonschema.Draft202012Validator({**schema, "components": document["components"]})
+        answer = json.loads(body)
+        errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(answer)]
+        assert not errors, (path, errors[:5])
+    agent = json.loads(fetch(service.base + "/api/agents/cam", auth())[2])
+    assert agent["counters"]["clips"] >= 3  # the answer is the agent's, not an empty shell
+    assert agent["video"]["codec"] == "h264"
 
 
 def test_clip_listing_marks_gaps_and_serves_ranges(recorded: tuple[Service, Path]) -> None:

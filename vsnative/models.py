@@ -21,27 +21,25 @@ from pydantic import (
 from vsnative.errors import ConfigError
 from vsnative.log import redact
 
-CAMERA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
-#: Fields the service itself writes (agent bookkeeping); everything else belongs to the user.
-RUNTIME_FIELDS = ("agentId", "startupTime", "lastHeartbeat", "uptime")
+ID = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+CAMERA_ID = re.compile(ID)
 
 
-class Camera(BaseModel):
-    """One camera, field for field as in vs-go's cameras.json. Unknown fields are kept and written back."""
+class CameraSettings(BaseModel):
+    """The fields of a camera that its user writes (the API's request body), as in vs-go's cameras.json.
+    Unknown fields are kept and written back."""
 
     model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
 
-    id: Annotated[str, Field(description="unique id; also the recordings folder name")]
+    id: Annotated[
+        str,
+        Field(description="unique id; also the recordings folder name", json_schema_extra={"pattern": ID}),
+    ]
     vmsId: str = ""
     name: str = ""
-    rtspUrl: SecretStr = SecretStr("")
+    rtspUrl: Annotated[SecretStr, Field(description="write-only: never returned")] = SecretStr("")
     framerType: str = "rtsp"
     excluded: StrictBool = False
-    agentId: str = ""
-    startupTime: int = 0
-    lastHeartbeat: int = 0
-    uptime: int = 0
 
     @field_validator("id")
     @classmethod
@@ -51,6 +49,16 @@ class Camera(BaseModel):
                 "must be 1-128 characters of letters, digits, '.', '_' or '-', not starting with a symbol"
             )
         return value
+
+
+class Camera(CameraSettings):
+    """One camera, field for field as in vs-go's cameras.json: the user's fields and the agent's
+    bookkeeping."""
+
+    agentId: str = ""
+    startupTime: int = 0
+    lastHeartbeat: int = 0
+    uptime: int = 0
 
     @property
     def url(self) -> str:
@@ -76,6 +84,9 @@ class Camera(BaseModel):
         record["rtspHost"] = parts.hostname or ""
         return record
 
+
+#: Fields the service itself writes (agent bookkeeping); everything else belongs to the user.
+RUNTIME_FIELDS = tuple(name for name in Camera.model_fields if name not in CameraSettings.model_fields)
 
 _CAMERA_LIST = TypeAdapter(list[Camera])
 

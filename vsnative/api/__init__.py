@@ -19,7 +19,7 @@ from vsnative.api import (
 )
 from vsnative.api.auth import bearer_auth
 from vsnative.api.errors import error_middleware
-from vsnative.api.keys import OUTAGE, SERVICES, Services
+from vsnative.api.keys import OPERATIONS, OUTAGE, SERVICES, Services
 from vsnative.api.peers import peer_session
 from vsnative.control.outage import OutageLog
 
@@ -34,6 +34,9 @@ def create_app(services: Services, token: str | None = None) -> web.Application:
     app[SERVICES] = services
     app[OUTAGE] = OutageLog()
     app.cleanup_ctx.append(peer_session)  # the client other pods are asked with
+    operations = {}
     for module in (health, agents, cameras, cluster, clips, events, metrics, openapi, snapshots, whep, ui):
-        app.router.add_routes(module.routes)
+        app.router.add_routes(module.routes.table)
+        operations.update(module.routes.operations)
+    app[OPERATIONS] = operations
     return app

@@ -13,13 +13,18 @@ PUBLIC = frozenset({"/api/health"})
 PROTECTED_PREFIXES = ("/api/", "/metrics")
 
 
+def needs_token(path: str) -> bool:
+    """Every API, clip and metrics route but /api/health (the UI's files are public: they hold no data)."""
+    return path not in PUBLIC and path.startswith(PROTECTED_PREFIXES)
+
+
 def bearer_auth(token: str) -> Middleware:
     """Require `Authorization: Bearer <token>` (or `?access_token=`, for <video src> links)."""
     expected = token.encode()
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in PUBLIC or not request.path.startswith(PROTECTED_PREFIXES):
+        if not needs_token(request.path):
             return await handler(request)
         header = request.headers.get("Authorization", "")
         given = header[7:].strip() if header.startswith("Bearer ") else request.query.get("access_token", "")

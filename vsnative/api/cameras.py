@@ -9,12 +9,14 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from vsnative.api.keys import SERVICES, Services
+from vsnative.api.schemas import CameraList, CameraView, Error
+from vsnative.api.spec import ApiRoutes, reply
 from vsnative.control.leases import Lease
 from vsnative.errors import ConflictError, NotFoundError
 from vsnative.log import redact
-from vsnative.models import RUNTIME_FIELDS, Camera
+from vsnative.models import RUNTIME_FIELDS, Camera, CameraSettings
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
 
 
 def invalid(exc: ValidationError) -> web.Response:
@@ -23,9 +25,7 @@ def invalid(exc: ValidationError) -> web.Response:
         for err in exc.errors()
     ]
     reason = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
-    return web.json_response(
-        {"error": f"invalid camera: {reason}", "status": 400, "fields": fields}, status=400
-    )
+    return reply(Error, {"error": f"invalid camera: {reason}", "status": 400, "fields": fields}, status=400)
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
@@ -64,24 +64,30 @@ async def wake(services: Services, camera: Camera) -> None:
         await services.queue.publish(camera.id)
 
 
-@routes.get("/api/cameras")
+@routes.get("/api/cameras", "every camera", answers={200: CameraList}, errors=(401,))
 async def list_cameras(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     cameras = await services.store.list_cameras()
     holders = await services.leases.holders([c.id for c in cameras])
-    return web.json_response({"cameras": [record(services, c, holders.get(c.id)) for c in cameras]})
+    return reply(CameraList, {"cameras": [record(services, c, holders.get(c.id)) for c in cameras]})
 
 
-@routes.get("/api/cameras/{camera_id}")
+@routes.get("/api/cameras/{camera_id}", "one camera", answers={200: CameraView}, errors=(401, 404))
 async def get_camera(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     camera = await services.store.get(camera_id(request))
     if camera is None:
         raise web.HTTPNotFound(text=f"no camera {camera_id(request)!r}")
-    return web.json_response(await view(services, camera))
+    return reply(CameraView, await view(services, camera))
 
 
-@routes.post("/api/cameras")
+@routes.post(
+    "/api/cameras",
+    "add a camera (its agent starts at once unless excluded)",
+    body=CameraSettings,
+    answers={201: CameraView},
+    errors=(400, 401, 409),
+)
 async def create_camera(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     body = await json_body(request)
@@ -94,8 +100,11 @@ async def create_camera(request: web.Request) -> web.Response:
     except ConflictError as exc:
         raise web.HTTPConflict(text=str(exc)) from exc
     await wake(services, camera)
-    return web.json_response(
-        await view(services, camera), status=201, headers={"Location": f"/api/cameras/{camera.id}"}
+    return reply(
+        CameraView,
+        await view(services, camera),
+        status=201,
+        headers={"Location": f"/api/cameras/{camera.id}"},
     )
 
 
@@ -114,7 +123,14 @@ async def replace_or_create(services: Services, camera: Camera) -> tuple[Camera,
     raise ConflictError(f"camera {camera.id!r} kept being created and deleted meanwhile; try again")
 
 
-@routes.put("/api/cameras/{camera_id}")
+@routes.put(
+    "/api/cameras/{camera_id}",
+    "replace a camera's fields, or create it (201)",
+    body=CameraSettings,
+    body_omits=("id",),
+    answers={200: CameraView, 201: CameraView},
+    errors=(400, 401, 409),
+)
 async def replace_camera(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     body = await json_body(request)
@@ -130,10 +146,17 @@ async def replace_camera(request: web.Request) -> web.Response:
     except ConflictError as exc:  # edited by others again and again while this write was being made
         raise web.HTTPConflict(text=str(exc)) from exc
     await wake(services, saved)
-    return web.json_response(await view(services, saved), status=status)
+    return reply(CameraView, await view(services, saved), status=status)
 
 
-@routes.patch("/api/cameras/{camera_id}")
+@routes.patch(
+    "/api/cameras/{camera_id}",
+    "change some of a camera's fields (the others are kept)",
+    body=CameraSettings,
+    body_omits=("id",),
+    answers={200: CameraView},
+    errors=(400, 401, 404, 409),
+)
 async def patch_camera(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     body = await json_body(request)
@@ -149,10 +172,15 @@ async def patch_camera(request: web.Request) -> web.Response:
     except ValidationError as exc:
         return invalid(exc)
     await wake(services, saved)
-    return web.json_response(await view(services, saved))
+    return reply(CameraView, await view(services, saved))
 
 
-@routes.delete("/api/cameras/{camera_id}")
+@routes.delete(
+    "/api/cameras/{camera_id}",
+    "remove a camera (its agent stops; its recordings stay until retention removes them)",
+    answers={204: "deleted"},
+    errors=(401, 404),
+)
 async def delete_camera(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     if not await services.store.delete(camera_id(request)):

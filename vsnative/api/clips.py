@@ -15,22 +15,33 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from vsnative.api.keys import SERVICES, Services
-from vsnative.clips import CAMERA_DIR, clip_file, gaps, iso, parse_time
+from vsnative.api.schemas import ClipList, TimeRange
+from vsnative.api.spec import BINARY, ApiRoutes, Content, query, reply
+from vsnative.clips import CAMERA_DIR, clip_file, gaps, iso
 from vsnative.media.export import ExportError, export
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
 DEFAULT_WINDOW = 3600.0
 CHUNK = 256 * 1024
+MP4 = Content("video/mp4", "MP4 video", BINARY)
+EXPORTED = Content(
+    "video/mp4",
+    "the clips joined into one MP4 (no re-encoding)",
+    BINARY,
+    {
+        "X-Vsn-Start": "the first frame's time (ISO 8601)",
+        "X-Vsn-Start-Unix": "the same in unix seconds",
+        "X-Vsn-Duration": "seconds",
+    },
+)
+PLAYLIST = Content("application/vnd.apple.mpegurl", "HLS playlist (fMP4)")
 
 
 def time_range(request: web.Request, max_seconds: float | None = None) -> tuple[float, float]:
     """`start`/`end` query parameters (ISO 8601 or unix seconds); by default the last hour."""
-    now = time.time()
-    try:
-        end = parse_time(request.query["end"]) if "end" in request.query else now
-        start = parse_time(request.query["start"]) if "start" in request.query else end - DEFAULT_WINDOW
-    except ValueError as exc:
-        raise web.HTTPBadRequest(text=f"start/end must be ISO 8601 or unix seconds: {exc}") from exc
+    asked = query(request, TimeRange)
+    end = asked.end if asked.end is not None else time.time()
+    start = asked.start if asked.start is not None else end - DEFAULT_WINDOW
     if end <= start:
         raise web.HTTPBadRequest(text="end must be after start")
     if max_seconds is not None and end - start > max_seconds:
@@ -48,7 +59,13 @@ async def camera_dir(services: Services, camera_id: str) -> Path:
     return folder
 
 
-@routes.get("/api/cameras/{camera_id}/clips")
+@routes.get(
+    "/api/cameras/{camera_id}/clips",
+    "the camera's clips of a range (the last hour by default), oldest first, and the gaps between them",
+    query=TimeRange,
+    answers={200: ClipList},
+    errors=(400, 401, 404),
+)
 async def list_clips(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     camera_id = request.match_info["camera_id"]
@@ -57,7 +74,8 @@ async def list_clips(request: web.Request) -> web.Response:
     clips = await asyncio.get_running_loop().run_in_executor(
         None, services.clips.between, camera_id, start, end
     )
-    return web.json_response(
+    return reply(
+        ClipList,
         {
             "cameraId": camera_id,
             "start": iso(start),
@@ -77,11 +95,16 @@ async def list_clips(request: web.Request) -> web.Response:
                 {"start": iso(a), "end": iso(b), "duration": round(b - a, 3)}
                 for a, b in gaps(clips, start, end)
             ],
-        }
+        },
     )
 
 
-@routes.get("/api/cameras/{camera_id}/clips/{day}/{name}")
+@routes.get(
+    "/api/cameras/{camera_id}/clips/{day}/{name}",
+    "one clip (HTTP Range supported)",
+    answers={200: MP4, 206: MP4},
+    errors=(401, 404),
+)
 async def get_clip(request: web.Request) -> web.FileResponse:
     services = request.app[SERVICES]
     info = request.match_info
@@ -94,7 +117,14 @@ async def get_clip(request: web.Request) -> web.FileResponse:
     )
 
 
-@routes.get("/api/cameras/{camera_id}/vod.m3u8")
+@routes.get(
+    "/api/cameras/{camera_id}/vod.m3u8",
+    "an HLS playlist (fMP4) of the clips of a range, any length, served from the clips as they are by byte "
+    "range; EVENT (no ENDLIST) when the range reaches now",
+    query=TimeRange,
+    answers={200: PLAYLIST},
+    errors=(400, 401, 404),
+)
 async def vod_playlist(request: web.Request) -> web.Response:
     """An HLS playlist of the clips of [start, end) (the last hour by default; any length), served from the
     clips on disk by byte range: no re-encoding, no copying."""
@@ -116,7 +146,13 @@ async def vod_playlist(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/api/cameras/{camera_id}/export.mp4")
+@routes.get(
+    "/api/cameras/{camera_id}/export.mp4",
+    "the clips covering a range joined into one MP4 (no re-encoding)",
+    query=TimeRange,
+    answers={200: EXPORTED},
+    errors=(400, 401, 404),
+)
 async def export_range(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     camera_id = request.match_info["camera_id"]

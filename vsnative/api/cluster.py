@@ -8,17 +8,20 @@ import math
 from aiohttp import web
 
 from vsnative.api.keys import SERVICES
+from vsnative.api.schemas import Cluster, Scale
+from vsnative.api.spec import ApiRoutes, reply
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
 
 
-@routes.get("/api/cluster")
+@routes.get("/api/cluster", "managers, capacity, orphan backlog", answers={200: Cluster}, errors=(401, 503))
 async def cluster(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     managers = await services.registry.managers()
     cameras = await services.store.list_cameras()
     holders = await services.leases.holders([c.id for c in cameras])
-    return web.json_response(
+    return reply(
+        Cluster,
         {
             "backend": services.settings.backend,
             "managers": managers,
@@ -28,7 +31,7 @@ async def cluster(request: web.Request) -> web.Response:
             "excluded": sum(1 for c in cameras if c.excluded),
             "owned": len(holders),
             "unowned": sorted(c.id for c in cameras if not c.excluded and c.id not in holders),
-        }
+        },
     )
 
 
@@ -43,17 +46,24 @@ def managers_needed(cameras_to_own: int, slots_per_pod: int) -> int:
     return max(1, math.ceil(cameras_to_own / max(1, slots_per_pod)))
 
 
-@routes.get("/api/cluster/scale")
+@routes.get(
+    "/api/cluster/scale",
+    "manager pods the cameras need: ceil(cameras to own / slots per pod), what KEDA scales the manager "
+    "Deployment on",
+    answers={200: Scale},
+    errors=(401, 503),
+)
 async def scale(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     cameras = await services.store.list_cameras()
     to_own = sum(1 for c in cameras if not c.excluded)
     slots = services.pool.max_agents  # every pod of the manager Deployment has the same VSN_MAX_AGENTS
-    return web.json_response(
+    return reply(
+        Scale,
         {
             "camerasToOwn": to_own,
             "slotsPerPod": slots,
             "orphanBacklog": await services.queue.backlog(),
             "managersNeeded": managers_needed(to_own, slots),
-        }
+        },
     )

@@ -10,13 +10,15 @@ from pathlib import Path
 
 from aiohttp import web
 
-from vsnative.api.clips import send_export
+from vsnative.api.clips import EXPORTED, send_export
 from vsnative.api.keys import SERVICES, Services
-from vsnative.clips import parse_time
+from vsnative.api.schemas import EventList, EventQuery, EventView, NotYet
+from vsnative.api.spec import BINARY, ApiRoutes, Content, query, reply
 from vsnative.events import Event, Events
 from vsnative.health_events import EVENT_KINDS, HealthKind
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
+JPEG = Content("image/jpeg", "JPEG", BINARY)
 CLIP_BEFORE, CLIP_AFTER = 5.0, 5.0  # seconds of video around an event
 # an event's clip is waited for (202) this long after its window ends: a clip closes within clipSeconds +
 # one GOP + 5 s (11-15 s with the defaults); past it, what was recorded is served (a camera that stopped)
@@ -37,39 +39,28 @@ async def event_or_404(request: web.Request) -> Event:
     return event
 
 
-@routes.get("/api/events")
+@routes.get(
+    "/api/events",
+    "events, newest first (by start; `start`/`end` select by start)",
+    query=EventQuery,
+    answers={200: EventList},
+    errors=(400, 401, 404),
+)
 async def list_events(request: web.Request) -> web.Response:
     events = store(request.app[SERVICES])
-    q = request.query
-    try:
-        start = parse_time(q["start"]) if "start" in q else None
-        end = parse_time(q["end"]) if "end" in q else None
-        limit = int(q.get("limit", "100"))
-    except ValueError as exc:
-        raise web.HTTPBadRequest(text=f"bad query: {exc}") from exc
-    if not 1 <= limit <= 1000:
-        raise web.HTTPBadRequest(text="limit must be between 1 and 1000")
-    kinds = parse_kinds(q.getall("kind", []))
-    in_progress = parse_bool("inProgress", q["inProgress"]) if "inProgress" in q else None
+    q = query(request, EventQuery)
+    kinds = parse_kinds(q.kind)
     found = await asyncio.to_thread(
-        events.query, q.get("camera"), q.get("label"), start, end, limit, kinds, q.get("zone"), in_progress
+        events.query, q.camera, q.label, q.start, q.end, q.limit, kinds, q.zone, q.inProgress
     )
-    return web.json_response({"events": [e.public() for e in found]})
+    return reply(EventList, {"events": [e.public() for e in found]})
 
 
-def parse_bool(name: str, value: str) -> bool:
-    if value.lower() in ("true", "1", "yes"):
-        return True
-    if value.lower() in ("false", "0", "no"):
-        return False
-    raise web.HTTPBadRequest(text=f"bad query: {name} must be true or false, not {value!r}")
-
-
-def parse_kinds(values: list[str]) -> set[str] | None:
+def parse_kinds(value: str | None) -> set[str] | None:
     """`kind=camera_offline,camera_online` (or repeated): those kinds; `health` stands for every health
     kind; none given: every kind."""
     kinds: set[str] = set()
-    for value in values:
+    if value:
         for kind in filter(None, (k.strip() for k in value.split(","))):
             if kind == "health":
                 kinds.update(HealthKind)
@@ -81,12 +72,17 @@ def parse_kinds(values: list[str]) -> set[str] | None:
     return kinds or None
 
 
-@routes.get("/api/events/{event_id}")
+@routes.get("/api/events/{event_id}", "one event", answers={200: EventView}, errors=(401, 404))
 async def get_event(request: web.Request) -> web.Response:
-    return web.json_response((await event_or_404(request)).public())
+    return reply(EventView, (await event_or_404(request)).public())
 
 
-@routes.get("/api/events/{event_id}/snapshot.jpg")
+@routes.get(
+    "/api/events/{event_id}/snapshot.jpg",
+    "the event's best picture, its box drawn",
+    answers={200: JPEG},
+    errors=(401, 404),
+)
 async def snapshot(request: web.Request) -> web.FileResponse:
     event = await event_or_404(request)
     services = request.app[SERVICES]
@@ -105,7 +101,13 @@ def snapshot_file(recordings: Path, event: Event) -> Path | None:
     return path if path.is_relative_to(root) and path.is_file() else None
 
 
-@routes.get("/api/events/{event_id}/clip.mp4")
+@routes.get(
+    "/api/events/{event_id}/clip.mp4",
+    "the recorded clips around the event, joined (no re-encoding); 202 with Retry-After while they are "
+    "still being written",
+    answers={200: EXPORTED, 202: NotYet},
+    errors=(401, 404),
+)
 async def clip(request: web.Request) -> web.StreamResponse:
     """The recorded clips from 5 s before the event's start to 5 s after its end, joined; 202 with
     Retry-After while the event goes on or the clips that will cover it are still being written (before:
@@ -132,4 +134,4 @@ def not_yet(
 ) -> web.Response:
     """202: the event's clip is not there yet; ask again in `retry` seconds."""
     body = {"status": status, "reason": reason, "coveredUntil": covered, "needed": needed}
-    return web.json_response(body, status=202, headers={"Retry-After": str(retry)})
+    return reply(NotYet, body, status=202, headers={"Retry-After": str(retry)})

@@ -8,11 +8,18 @@ from aiohttp import web
 
 from vsnative import __version__
 from vsnative.api.keys import SERVICES
+from vsnative.api.schemas import ServiceHealth
+from vsnative.api.spec import ApiRoutes, reply
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
 
 
-@routes.get("/api/health")
+@routes.get(
+    "/api/health",
+    "liveness: 200 while every role of the process runs, 503 naming those down",
+    answers={200: ServiceHealth, 503: ServiceHealth},
+    public=True,
+)
 async def health(request: web.Request) -> web.Response:
     """200 while every role of the process runs; 503 naming those that are down (a role restarting after
     it failed, or given up: the process is then on its way out for its orchestrator to restart it)."""
@@ -30,5 +37,5 @@ async def health(request: web.Request) -> web.Response:
     }
     if down:
         body["down"] = down
-        return web.json_response(body, status=503, headers={"Retry-After": "5"})
-    return web.json_response(body)
+        return reply(ServiceHealth, body, status=503, headers={"Retry-After": "5"})
+    return reply(ServiceHealth, body)

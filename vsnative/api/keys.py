@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from vsnative.api.spec import Operation
 from vsnative.clips import ClipIndex
 from vsnative.control.leases import Leases
 from vsnative.control.orphans import OrphanQueue
@@ -45,3 +47,5 @@ class Services:
 
 SERVICES = web.AppKey("services", Services)
 OUTAGE = web.AppKey("outage", OutageLog)  # requests turned away while the backend is unreachable
+# what every route takes and answers (spec.ApiRoutes), by (method, path): the OpenAPI document's source
+OPERATIONS: web.AppKey[Mapping[tuple[str, str], Operation]] = web.AppKey("operations")

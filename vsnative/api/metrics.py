@@ -8,10 +8,11 @@ from aiohttp import web
 
 from vsnative.agent import AgentState
 from vsnative.api.keys import SERVICES
+from vsnative.api.spec import ApiRoutes, Content
 from vsnative.control.outage import UNREACHABLE
 from vsnative.parts import PartState
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
 
 COUNTERS = {
     "packets": "packets received from the camera",
@@ -27,7 +28,12 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-@routes.get("/metrics")
+@routes.get(
+    "/metrics",
+    "Prometheus metrics",
+    answers={200: Content("text/plain", "text exposition")},
+    errors=(401,),
+)
 async def metrics(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     agents = sorted(services.pool.agents, key=lambda a: a.camera.id)

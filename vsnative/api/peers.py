@@ -18,6 +18,7 @@ import aiohttp
 from aiohttp import web
 
 from vsnative.api.keys import SERVICES, Services
+from vsnative.api.schemas import Agent, AgentList
 
 PEER_TIMEOUT_SECONDS = 2.0
 PEERS = web.AppKey("peers", aiohttp.ClientSession)
@@ -72,16 +73,18 @@ async def get_json(request: web.Request, url: str) -> Any:
         return await resp.json()
 
 
-async def cluster_agents(request: web.Request) -> tuple[list[dict[str, Any]], list[str]]:
-    """Every peer's own agents (each with its `manager`), and the peers that did not answer."""
+async def cluster_agents(request: web.Request) -> tuple[list[Agent], list[str]]:
+    """Every peer's own agents (each with its `manager`), and the peers that did not answer (or answered
+    what this version cannot read: a ValidationError is a ValueError)."""
     others = await peers(request.app[SERVICES])
 
-    async def one(manager: dict[str, Any]) -> list[dict[str, Any]] | None:
+    async def one(manager: dict[str, Any]) -> list[Agent] | None:
         try:
             body = await get_json(request, f"{str(manager['url']).rstrip('/')}/api/agents?scope=local")
+            listed = AgentList.model_validate(body)
         except (aiohttp.ClientError, TimeoutError, ValueError):
             return None
-        return [{**agent, "manager": manager["id"]} for agent in body.get("agents", [])]
+        return [agent.model_copy(update={"manager": str(manager["id"])}) for agent in listed.agents]
 
     answers = await asyncio.gather(*(one(m) for m in others))
     agents = [agent for answer in answers if answer for agent in answer]

@@ -15,10 +15,11 @@ from aiohttp import web
 from vsnative.alerters.draw import encode_jpeg, placeholder
 from vsnative.api.keys import SERVICES
 from vsnative.api.peers import redirect_to_owner
+from vsnative.api.spec import BINARY, ApiRoutes, Content, Redirect
 from vsnative.log import without_userinfo
 from vsnative.media.camera_clock import filmed_by_reports
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
 FRESH_SECONDS = 10.0  # a picture older than this (no packet since) is not the camera's latest any more
 HEADERS = {"Cache-Control": "no-cache", "Content-Type": "image/jpeg"}
 
@@ -34,7 +35,24 @@ async def _placeholder(*lines: str) -> web.Response:
     return web.Response(body=data, headers={**HEADERS, "X-Vsn-Snapshot": "placeholder"})
 
 
-@routes.get("/api/cameras/{camera_id}/snapshot.jpg")
+@routes.get(
+    "/api/cameras/{camera_id}/snapshot.jpg",
+    "the camera's latest picture (its latest keyframe, decoded once), or a placeholder picture with its "
+    "state; 307 to the pod that runs it",
+    answers={
+        200: Content(
+            "image/jpeg",
+            "JPEG",
+            BINARY,
+            {
+                "X-Vsn-Snapshot": "`picture` or `placeholder`",
+                "X-Vsn-Picture-Time": "when the picture was filmed (unix seconds)",
+            },
+        ),
+        307: Redirect("another pod runs the camera"),
+    },
+    errors=(401, 404),
+)
 async def snapshot(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     camera_id = request.match_info["camera_id"]

@@ -7,8 +7,9 @@ from pathlib import Path
 from aiohttp import web
 
 from vsnative.api.keys import SERVICES
+from vsnative.api.spec import ApiRoutes, Content
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
 TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -28,11 +29,17 @@ def _file(request: web.Request, name: str) -> web.FileResponse:
     return response
 
 
-@routes.get("/")
+@routes.get("/", "the browser UI", answers={200: Content("text/html", "the browser UI")}, public=True)
 async def index(request: web.Request) -> web.FileResponse:
     return _file(request, "index.html")
 
 
-@routes.get("/web/{name}")
+@routes.get(
+    "/web/{name}",
+    "a file of the browser UI (html, js, css, svg)",
+    answers={200: Content("*/*", "the file")},
+    errors=(404,),
+    public=True,
+)
 async def asset(request: web.Request) -> web.FileResponse:
     return _file(request, request.match_info["name"])

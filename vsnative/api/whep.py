@@ -7,11 +7,14 @@ from aiohttp import web
 
 from vsnative.api.keys import SERVICES
 from vsnative.api.peers import redirect_to_owner
+from vsnative.api.schemas import Deleted, Viewers
+from vsnative.api.spec import ApiRoutes, Content, Redirect, reply
 from vsnative.streamers.webrtc import ViewerError, WebRtcStreamer
 from vsnative.webrtc.ice import IceSettings
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
 MAX_OFFER_BYTES = 64 << 10
+SDP = "application/sdp"
 
 
 async def _live(request: web.Request) -> WebRtcStreamer:
@@ -34,7 +37,18 @@ async def _live(request: web.Request) -> WebRtcStreamer:
     return live
 
 
-@routes.post("/api/cameras/{camera_id}/whep")
+@routes.post(
+    "/api/cameras/{camera_id}/whep",
+    "WHEP: watch a camera live over WebRTC (H.264 relayed without re-encoding)",
+    description="Send the viewer's complete SDP offer (non-trickle ICE). Answers 201 with the SDP answer and "
+    "the viewer's Location, which DELETE ends; the configured STUN/TURN servers as `Link` headers.",
+    body=Content(SDP, "the SDP offer"),
+    answers={
+        201: Content(SDP, "the SDP answer", headers={"Location": "the viewer, for DELETE"}),
+        307: Redirect("another pod runs the camera: send the offer to Location"),
+    },
+    errors=(400, 401, 404, 409, 413, 415, 503),
+)
 async def offer(request: web.Request) -> web.Response:
     if request.content_type != "application/sdp":
         raise web.HTTPUnsupportedMediaType(text="send the SDP offer as Content-Type: application/sdp")
@@ -74,21 +88,32 @@ def ice_server_links(ice: IceSettings) -> list[str]:
     return links
 
 
-@routes.delete("/api/cameras/{camera_id}/whep/{viewer_id}")
+@routes.delete(
+    "/api/cameras/{camera_id}/whep/{viewer_id}",
+    "WHEP: end a viewer",
+    answers={200: Deleted},
+    errors=(401, 404, 409),
+)
 async def stop(request: web.Request) -> web.Response:
     live = await _live(request)
     if not await live.close_viewer(request.match_info["viewer_id"]):
         raise web.HTTPNotFound(text="no such viewer (it ended already)")
-    return web.json_response({"deleted": request.match_info["viewer_id"]})
+    return reply(Deleted, {"deleted": request.match_info["viewer_id"]})
 
 
-@routes.get("/api/cameras/{camera_id}/viewers")
+@routes.get(
+    "/api/cameras/{camera_id}/viewers",
+    "the camera's live viewers on this process",
+    answers={200: Viewers},
+    errors=(401, 404, 409),
+)
 async def viewers(request: web.Request) -> web.Response:
     live = await _live(request)
-    return web.json_response(
+    return reply(
+        Viewers,
         {
             "maxViewers": live.config.maxViewers,
             "viewers": [v.snapshot() for v in live.viewers.values()],
             "live": live.status(),
-        }
+        },
     )
