@@ -17,12 +17,16 @@ def vsnative(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_check_accepts_the_shipped_settings() -> None:
-    root = Path(__file__).resolve().parents[1]
-    result = vsnative("check", "--settings-dir", str(root / "settings"))
+def test_check_accepts_the_shipped_settings(tmp_path: Path) -> None:
+    """As a fresh clone has them: the sample, which serve copies to cameras.json on its first run."""
+    shipped = Path(__file__).resolve().parents[1] / "settings"
+    for name in ("cameras.sample.json", "pipeline.json"):
+        (tmp_path / name).write_bytes((shipped / name).read_bytes())
+    result = vsnative("check", "--settings-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert "2 cameras, valid" in result.stdout
+    assert "cameras.sample.json: 2 cameras, valid (serve creates cameras.json from it" in result.stdout
     assert "pipeline.json: valid" in result.stdout  # it says it checked that one too
+    assert not (tmp_path / "cameras.json").exists()  # check changes nothing
 
 
 def test_malformed_cameras_json_exits_2_and_is_untouched(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -157,3 +158,53 @@ def test_restart_runs_every_camera_again(serve: Any, tmp_path: Path) -> None:
     time.sleep(1)
     after = {c["id"]: c["agentId"] for c in json.loads((tmp_path / "settings" / "cameras.json").read_text())}
     assert all(after[f"c{i}"] and after[f"c{i}"] != ids[f"c{i}"] for i in range(3))  # new agents took over
+
+
+def test_a_first_run_creates_the_working_file_from_the_sample_and_leaves_the_checkout_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """The shipped settings as a fresh clone has them (the sample, no cameras.json): `serve` creates
+    cameras.json from the sample and writes its bookkeeping there, never into the tracked sample, and its
+    log names no camera address (the sample's synthetic cameras have none)."""
+    shipped = Path(__file__).resolve().parents[1] / "settings"
+    settings = tmp_path / "settings"
+    settings.mkdir()
+    for name in ("cameras.sample.json", "pipeline.json"):
+        (settings / name).write_bytes((shipped / name).read_bytes())
+    sample = (settings / "cameras.sample.json").read_bytes()
+    service = Service(settings, tmp_path / "recordings", *FAST).start()
+    try:
+        service.wait_for(lambda: running(service) == {"camera_1", "camera_2"}, 20, "the sample's cameras run")
+        working = settings / "cameras.json"
+        service.wait_for(
+            lambda: all(c["lastHeartbeat"] > 0 for c in json.loads(working.read_text())), 15, "a heartbeat"
+        )
+    finally:
+        service.stop()
+    assert (settings / "cameras.sample.json").read_bytes() == sample
+    assert {c["id"] for c in json.loads(working.read_text())} == {"camera_1", "camera_2"}
+    log = service.log()
+    assert "created" in log
+    assert "cameras.sample.json" in log
+    assert "rtsp://" not in log
+    assert "192.168" not in log
+    assert "starting for camera camera_1 (framer random)" in log
+
+
+def test_git_ignores_the_working_cameras_file() -> None:
+    root = Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    ignored = subprocess.run(
+        ["git", "-C", str(root), "check-ignore", "-q", "settings/cameras.json"], check=False, timeout=30
+    )
+    assert ignored.returncode == 0, "settings/cameras.json must be ignored: serve writes it"
+    tracked = subprocess.run(
+        ["git", "-C", str(root), "ls-files", "settings"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert "settings/cameras.sample.json" in tracked.stdout.split()
+    assert "settings/cameras.json" not in tracked.stdout.split()

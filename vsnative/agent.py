@@ -330,7 +330,8 @@ class Agent:
         self._thread_stop.set()
 
     async def run(self) -> None:
-        log.info("agent %s starting for camera %s (%s)", self.agent_id, self.camera.id, self.camera.safe_url)
+        source = self.camera.safe_url or f"framer {self.camera.framerType}"
+        log.info("agent %s starting for camera %s (%s)", self.agent_id, self.camera.id, source)
         loop = asyncio.get_running_loop()
         # the clips a writer left unfinished (killed, or fenced off on a pause): listed before this agent
         # opens its own first clip; finalised below while it records (it holds the lease: nobody else

@@ -150,20 +150,24 @@ def _check(settings: Settings) -> int:
         for line in _check_detectors(pipeline):
             print(f"{settings.pipeline_file}: {line}", file=sys.stderr)  # noqa: T201
             failed = True
+    cameras_file, first_run = settings.cameras_file, ""
+    if not cameras_file.exists() and settings.cameras_sample_file.is_file():  # what serve's first run copies
+        cameras_file = settings.cameras_sample_file
+        first_run = f" (serve creates {settings.cameras_file.name} from it on its first run)"
     try:
-        data = settings.cameras_file.read_bytes()
+        data = cameras_file.read_bytes()
     except FileNotFoundError:
-        print(f"{settings.cameras_file}: (file): not found", file=sys.stderr)  # noqa: T201
+        print(f"{cameras_file}: (file): not found", file=sys.stderr)  # noqa: T201
         return EXIT_CONFIG
     try:
-        cameras = parse_cameras(data, str(settings.cameras_file), FRAMERS.names())
+        cameras = parse_cameras(data, str(cameras_file), FRAMERS.names())
     except ConfigError as exc:
         _report(exc)
         return EXIT_CONFIG
     if failed:
         return EXIT_CONFIG
     print(f"{settings.pipeline_file}: valid, every detector it names loads")  # noqa: T201
-    print(f"{settings.cameras_file}: {len(cameras)} cameras, valid")  # noqa: T201
+    print(f"{cameras_file}: {len(cameras)} cameras, valid{first_run}")  # noqa: T201
     return 0
 
 

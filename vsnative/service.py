@@ -34,7 +34,7 @@ from vsnative.control.monitor import AgentsMonitor, MonitorConfig
 from vsnative.control.orphans import FileOrphanQueue, OrphanQueue
 from vsnative.control.outage import BACKEND_ERRORS
 from vsnative.control.pool import AgentPool
-from vsnative.control.store import CameraStore, FileCameraStore
+from vsnative.control.store import CameraStore, FileCameraStore, create_from_sample
 from vsnative.events import Events, EventStore
 from vsnative.health_events import StorageWatch
 from vsnative.log import redact
@@ -73,7 +73,14 @@ def load_pipeline_config(settings: Settings) -> PipelineFile:
 
 
 def load_file_store(settings: Settings) -> FileCameraStore:
-    """Validate cameras.json (blocking). An unknown framerType fails that camera's agent only."""
+    """Validate cameras.json (blocking), created from the sample on the first run. An unknown framerType
+    fails that camera's agent only."""
+    if create_from_sample(settings.cameras_file, settings.cameras_sample_file):
+        log.info(
+            "created %s from %s (edit it, or add cameras in the UI or the API)",
+            settings.cameras_file,
+            settings.cameras_sample_file.name,
+        )
     store = FileCameraStore(settings.cameras_file)
     store.load()
     return store

@@ -121,6 +121,11 @@ class Settings(BaseSettings):
         return self.settings_dir / "cameras.json"
 
     @property
+    def cameras_sample_file(self) -> Path:
+        """The shipped sample that the first run copies to cameras.json (which git ignores)."""
+        return self.settings_dir / "cameras.sample.json"
+
+    @property
     def pipeline_file(self) -> Path:
         return self.settings_dir / "pipeline.json"
 

@@ -73,6 +73,27 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def create_from_sample(path: Path, sample: Path) -> bool:
+    """Create the working cameras file from the shipped sample when there is none (a first run).
+
+    The service writes its agents' bookkeeping (agentId, heartbeats) into cameras.json, as vs-go did: so
+    the file a checkout tracks is the sample, and cameras.json is the user's own (git ignores it). Never
+    overwrites: the copy is linked into place, and a file that appeared meanwhile wins. True when created."""
+    if path.exists() or not sample.is_file():
+        return False
+    fd, name = tempfile.mkstemp(prefix=".cameras-", suffix=".json", dir=path.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(sample.read_bytes())
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
+
+
 class FileCameraStore:
     """cameras.json as the store. This process is the only writer; writes are serialised by a lock.
 
