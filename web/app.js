@@ -1,6 +1,7 @@
-// vsnative web UI: camera grid, live view over WHEP, recordings (timeline playback: timeline.js; clips of a
-// day), events. No build step, no framework.
+// vsnative web UI: camera grid, live view over WHEP (live.js), recordings (timeline playback: timeline.js;
+// clips of a day), events. No build step, no framework.
 // Everything shown comes from the JSON API; text is set with textContent only (no HTML from data).
+import { createLive } from "./live.js";
 import { createTimeline } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
@@ -9,9 +10,9 @@ const SNAPSHOT_MS = 5000; // each camera's picture in the grid (one keyframe dec
 const pictures = new Map(); // cameraId -> its <img>, kept across the grid's refreshes (no flicker)
 let snapshotTick = 0;
 let token = sessionStorage.getItem("vsn-token") || "";
-let live = null; // {cameraId, pc, location}
 let clipsCamera = null;
 let eventsCamera = null;
+const live = createLive({ $, el, api, withToken });
 
 // --- API --------------------------------------------------------------------------------------------
 function withToken(url) {
@@ -65,6 +66,7 @@ async function refresh() {
     const [{ cameras }, { agents }] = await Promise.all([json("/api/cameras"), json("/api/agents")]);
     const byCamera = new Map(agents.map((a) => [a.cameraId, a]));
     renderCameras(cameras, byCamera);
+    live.update(cameras.map((camera) => ({ camera, agent: byCamera.get(camera.id) })));
     const cluster = await json("/api/cluster").catch(() => null);
     const recording = agents.filter((a) => a.healthy).length;
     const active = cameras.filter((c) => !c.excluded).length;
@@ -89,7 +91,7 @@ function picture(camera) {
     img.src = snapshotUrl(camera.id);
     pictures.set(camera.id, img);
   }
-  img.onclick = () => watch(camera);
+  img.onclick = () => live.open(camera.id);
   return img;
 }
 
@@ -124,7 +126,7 @@ function renderCameras(cameras, agents) {
         : null,
       noLive ? el("div", { class: "muted live-unavailable", text: `No live view: ${noLive}` }) : null,
       el("div", { class: "actions" }, [
-        el("button", { type: "button", text: "Live", onclick: () => watch(camera), disabled: noLive ? "" : null, title: noLive }),
+        el("button", { type: "button", text: "Live", onclick: () => live.open(camera.id), disabled: noLive ? "" : null, title: noLive }),
         el("button", { type: "button", text: "Recordings", onclick: () => openClips(camera) }),
         el("button", { type: "button", text: "Events", onclick: () => loadEvents(camera.id) }),
         el("label", {}, [excluded, " excluded"]),
@@ -137,7 +139,7 @@ function renderCameras(cameras, agents) {
 
 async function setExcluded(cameraId, excluded) {
   try {
-    if (excluded && live && live.cameraId === cameraId) await stopLive(); // the agent is about to stop
+    if (excluded) await live.forget(cameraId); // its agent is about to stop
     await json(`/api/cameras/${encodeURIComponent(cameraId)}`, {
       method: "PATCH",
       headers: { "Content-Type": "application/json" },
@@ -147,57 +149,6 @@ async function setExcluded(cameraId, excluded) {
   } catch (error) {
     showError(error);
   }
-}
-
-// --- live view (WHEP) -------------------------------------------------------------------------------
-function iceGatheringDone(pc, ms) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => { if (pc.iceGatheringState === "complete") resolve(); };
-    pc.addEventListener("icegatheringstatechange", done);
-    setTimeout(resolve, ms);
-  });
-}
-
-async function watch(camera) {
-  await stopLive();
-  $("live-panel").hidden = false;
-  $("live-name").textContent = camera.name || camera.id;
-  $("live-status").textContent = "connecting…";
-  const pc = new RTCPeerConnection({ iceServers: [] });
-  live = { cameraId: camera.id, pc, location: null };
-  window.vsnLive = live; // for the browser tests and the curious: live.pc.getStats()
-  pc.addTransceiver("video", { direction: "recvonly" });
-  pc.addEventListener("track", (event) => {
-    $("live-video").srcObject = event.streams[0] || new MediaStream([event.track]);
-  });
-  pc.addEventListener("connectionstatechange", () => { $("live-status").textContent = pc.connectionState; });
-  try {
-    await pc.setLocalDescription(await pc.createOffer());
-    await iceGatheringDone(pc, 2000); // the relay takes no trickled candidates: send them all at once
-    const response = await api(`/api/cameras/${encodeURIComponent(camera.id)}/whep`, {
-      method: "POST",
-      headers: { "Content-Type": "application/sdp" },
-      body: pc.localDescription.sdp,
-    });
-    if (response.status !== 201) throw new Error((await response.json()).error || response.statusText);
-    live.location = response.headers.get("Location");
-    await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
-  } catch (error) {
-    // the reason stays in the live panel (the grid's refresh clears the page's error line)
-    $("live-status").textContent = `cannot show this camera: ${error.message || error}`;
-    pc.close();
-  }
-}
-
-async function stopLive() {
-  if (!live) return;
-  const { pc, location } = live;
-  live = null;
-  $("live-video").srcObject = null;
-  // end the session first: a closed peer connection is noticed by the relay, which forgets the viewer
-  if (location) await api(location, { method: "DELETE" }).catch(() => {});
-  pc.close();
 }
 
 // --- recordings ---------------------------------------------------------------------------------------
@@ -344,7 +295,6 @@ $("token-form").addEventListener("submit", (event) => {
   loadEvents(eventsCamera);
 });
 $("token-button").addEventListener("click", askToken);
-$("live-close").addEventListener("click", () => { stopLive(); $("live-panel").hidden = true; });
 $("clips-close").addEventListener("click", () => {
   $("clips-panel").hidden = true;
   $("clip-video").pause();
@@ -353,7 +303,6 @@ $("clips-close").addEventListener("click", () => {
 $("clips-day").addEventListener("change", loadDay);
 $("events-all").addEventListener("click", () => loadEvents(null));
 $("events-kind").addEventListener("change", () => loadEvents(eventsCamera));
-window.addEventListener("pagehide", () => { stopLive(); });
 
 refresh();
 loadEvents();

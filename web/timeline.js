@@ -1,15 +1,16 @@
 // Continuous playback of a camera's recordings over HLS (/api/cameras/{id}/vod.m3u8: the clips as they
 // are, by byte range) with a zoomable timeline: recorded spans, gaps, detection and camera health events
-// as marks; click to seek; 1x-8x; previous/next event; download the span shown. hls.js (vendored, see
+// as marks; click to seek, drag to select; 1x-8x; previous/next event; download the selection (or the span
+// shown, or the hour around the playhead: exports are at most EXPORT_MAX long). hls.js (vendored, see
 // web/VENDORED.md) where the browser has Media Source Extensions, the browser's own HLS otherwise.
 
-const ZOOMS = [3600, 6 * 3600, 24 * 3600, 3 * 86400]; // seconds the timeline shows
+const ZOOMS = [600, 3600, 6 * 3600, 24 * 3600, 3 * 86400]; // seconds the timeline shows (1 hour at first)
 const EXPORT_MAX = 3600; // the API's export limit (VSN_EXPORT_MAX_SECONDS by default)
 
 export function createTimeline({ $, el, json, withToken, showError }) {
   const video = $("vod-video");
   const bar = $("timeline");
-  const state = { camera: null, zoom: 0, end: 0, segments: [], events: [], hls: null, pendingSeek: null, loads: 0, errors: [], recoveries: 0, wantPlay: false };
+  const state = { camera: null, zoom: 1, end: 0, segments: [], events: [], hls: null, pendingSeek: null, loads: 0, errors: [], recoveries: 0, wantPlay: false, selection: null };
 
   // --- the playlist's own time map: media time <-> wall clock ----------------------------------------
   function parsePlaylist(text) {
@@ -84,11 +85,8 @@ export function createTimeline({ $, el, json, withToken, showError }) {
       const last = state.segments[state.segments.length - 1];
       // by default the newest recording: the last minute before the end
       seek(seekTo !== null ? seekTo : last ? Math.max(last.wall + last.duration - 60, state.segments[0].wall) : end);
-      const exportable = end - start <= EXPORT_MAX;
-      const link = $("vod-export");
-      link.hidden = !exportable;
-      link.href = withToken(`/api/cameras/${id}/export.mp4?${query}`);
-      link.setAttribute("download", `${state.camera.id}-${new Date(start * 1000).toISOString().replace(/[:]/g, "-")}.mp4`);
+      state.selection = null;
+      exportLink();
       draw();
       state.loads += 1;
     } catch (error) {
@@ -145,6 +143,37 @@ export function createTimeline({ $, el, json, withToken, showError }) {
     drawHead();
   });
 
+  // --- download: the selection, else the span shown when it is short enough, else the hour around the
+  // playhead (the link is set when it is shown and again on click: the playhead moves) -------------------
+  function exportRange() {
+    const [start, end] = range();
+    if (state.selection) return { range: state.selection, what: "selection" };
+    if (end - start <= EXPORT_MAX) return { range: [start, end], what: "span" };
+    const wall = wallAt(video.currentTime) || end;
+    const from = Math.max(start, Math.min(wall - EXPORT_MAX / 2, end - EXPORT_MAX));
+    return { range: [from, from + EXPORT_MAX], what: "hour" };
+  }
+
+  function minutes(seconds) {
+    return seconds >= 90 ? `${Math.round(seconds / 60)} min` : `${Math.round(seconds)} s`;
+  }
+
+  function exportLink() {
+    const link = $("vod-export");
+    const { range: [a, b], what } = exportRange();
+    const tooLong = b - a > EXPORT_MAX;
+    link.hidden = !state.camera;
+    link.textContent = what === "selection" ? `Download the selection (${minutes(b - a)})`
+      : what === "span" ? "Download this span" : `Download ${minutes(EXPORT_MAX)} around the playhead`;
+    if (tooLong) link.textContent = `Select at most ${minutes(EXPORT_MAX)} to download`;
+    link.setAttribute("aria-disabled", String(tooLong));
+    if (tooLong) { link.removeAttribute("href"); return; }
+    const id = encodeURIComponent(state.camera.id);
+    link.href = withToken(`/api/cameras/${id}/export.mp4?start=${a.toFixed(3)}&end=${b.toFixed(3)}`);
+    link.setAttribute("download", `${state.camera.id}-${new Date(a * 1000).toISOString().replace(/[:]/g, "-")}.mp4`);
+  }
+  $("vod-export").addEventListener("click", exportLink); // before the browser follows it: the playhead's hour now
+
   // --- drawing ---------------------------------------------------------------------------------------
   function merge(segments) { // contiguous clips into recorded spans
     const spans = [];
@@ -183,6 +212,10 @@ export function createTimeline({ $, el, json, withToken, showError }) {
       const at = start + ((end - start) * i) / 4;
       items.push(placed(el("span", { class: "tick", text: new Date(at * 1000).toISOString().slice(5, 16).replace("T", " ") }), i * 25));
     }
+    if (state.selection) {
+      const [a, b] = state.selection;
+      items.push(placed(el("div", { class: "selection", id: "timeline-selection" }), x(a), x(b) - x(a)));
+    }
     items.push(el("div", { class: "head", id: "timeline-head" }));
     bar.replaceChildren(...items);
     drawHead();
@@ -194,10 +227,33 @@ export function createTimeline({ $, el, json, withToken, showError }) {
     if (head && wall) head.style.left = `${x(wall)}%`;
   }
 
-  bar.addEventListener("click", (event) => {
+  // a click seeks (and clears the selection); a drag of more than a few pixels selects a span
+  function wallOf(clientX) {
     const box = bar.getBoundingClientRect();
     const [start, end] = range();
-    seek(start + ((event.clientX - box.left) / box.width) * (end - start));
+    return start + (Math.min(Math.max(clientX - box.left, 0), box.width) / box.width) * (end - start);
+  }
+  let press = null; // {x, wall, dragged}
+  bar.addEventListener("pointerdown", (event) => {
+    press = { x: event.clientX, wall: wallOf(event.clientX), dragged: false };
+    bar.setPointerCapture(event.pointerId);
+  });
+  bar.addEventListener("pointermove", (event) => {
+    if (!press) return;
+    if (Math.abs(event.clientX - press.x) > 4) press.dragged = true;
+    if (!press.dragged) return;
+    const wall = wallOf(event.clientX);
+    state.selection = [Math.min(press.wall, wall), Math.max(press.wall, wall)];
+    draw();
+  });
+  bar.addEventListener("pointerup", (event) => {
+    if (!press) return;
+    const { dragged } = press;
+    press = null;
+    if (dragged) { exportLink(); return; }
+    state.selection = null;
+    exportLink();
+    seek(wallOf(event.clientX));
     video.play().catch(() => {});
   });
 
@@ -226,7 +282,7 @@ export function createTimeline({ $, el, json, withToken, showError }) {
   $("vod-next").addEventListener("click", () => jump(1));
 
   // for tests and the console: where playback is on the wall clock, and seeking to a wall-clock time
-  window.vsnTimeline = { seek, wallAt, mediaAt, segments: () => state.segments, loads: () => state.loads, errors: () => state.errors, recoveries: () => state.recoveries, video };
+  window.vsnTimeline = { seek, wallAt, mediaAt, range, selection: () => state.selection, segments: () => state.segments, loads: () => state.loads, errors: () => state.errors, recoveries: () => state.recoveries, video };
 
   return { open, stop: () => { video.pause(); attach(null); } };
 }

@@ -44,7 +44,7 @@ FRAMES_DECODED = """() => window.vsnLive && window.vsnLive.pc.getStats().then((s
 })"""
 
 RECEIVE_TO_PRESENT = """() => new Promise((resolve) => {
-  const video = document.getElementById("live-video");
+  const video = window.vsnLive.video;
   const delays = [];
   setTimeout(() => resolve(delays), 5000);
   const step = (now, meta) => {
@@ -164,9 +164,10 @@ def check_ui(service: Service, artifacts: Path, figures: dict[str, Any]) -> None
         assert "H.264 only" in yard.locator(".live-unavailable").inner_text()
         assert yard.get_by_role("button", name="Live").is_disabled()
 
-        # live view: frames are decoded and the video has the camera's size
+        # live view, in a dialog in view: frames are decoded and the video has the camera's size
         started = time.monotonic()
         card.get_by_role("button", name="Live").click()
+        page.locator("#live-dialog").wait_for(state="visible", timeout=5_000)
         first = wait_until("a decoded live frame", lambda: frames_decoded(page), 20)
         figures["firstFrameSeconds"] = round(time.monotonic() - started, 3)
         time.sleep(2)
@@ -181,12 +182,11 @@ def check_ui(service: Service, artifacts: Path, figures: dict[str, Any]) -> None
                 "max": round(max(delays), 1),
                 "frames": len(delays),
             }
-        size = page.evaluate(
-            "() => [$v = document.getElementById('live-video'), $v.videoWidth, $v.videoHeight]"
-        )
-        assert size[1:] == [1280, 720], size
+        size = page.evaluate("() => [window.vsnLive.video.videoWidth, window.vsnLive.video.videoHeight]")
+        assert size == [1280, 720], size
         viewers = service.get("/api/cameras/door/viewers")["viewers"]
         assert [v["state"] for v in viewers] == ["connected"], viewers
+        check_live_dialog(page, service, artifacts, figures)
 
         # recordings: the day's clips are listed by hour; one plays in the page and can be downloaded
         card.get_by_role("button", name="Recordings").click()
@@ -248,6 +248,55 @@ def check_ui(service: Service, artifacts: Path, figures: dict[str, Any]) -> None
         browser.close()
 
 
+def in_view(page: Page, selector: str) -> bool:
+    """The element lies wholly inside the browser's window (not below the grid, off-screen)."""
+    box = page.locator(selector).first.bounding_box()
+    size = page.viewport_size
+    return bool(box and size and box["y"] >= 0 and box["y"] + box["height"] <= size["height"])
+
+
+def check_live_dialog(page: Page, service: Service, artifacts: Path, figures: dict[str, Any]) -> None:
+    """The live dialog: in view; a 2x2 multi-view plays the camera that can be shown live and shows the
+    others' pictures with why they cannot; fullscreen; closing it ends the camera's viewer."""
+    assert in_view(page, "#live-grid video"), "the live video is not in view"
+    page.screenshot(path=str(artifacts / "ui-live.png"))
+    page.get_by_role("button", name="2 by 2 cameras").click()
+    tiles = page.locator("#live-grid .tile")
+    wait_until("four tiles", lambda: tiles.count() == 4, 5)
+    order = [tiles.nth(i).get_attribute("data-live-camera") for i in range(4)]
+    assert order[0] == "door", order  # the camera it was opened on comes first
+    started = time.monotonic()
+    wait_until("a decoded frame in the 2x2 view", lambda: frames_decoded(page), 20)
+    figures["multiViewFirstFrameSeconds"] = round(time.monotonic() - started, 3)
+    yard = page.locator('[data-live-camera="yard"]')
+    assert "H.264 only" in yard.locator(".live-status").inner_text()
+    wait_until(
+        "yard's picture in its tile",
+        lambda: page.evaluate("() => document.querySelector('[data-live-camera=\"yard\"] img').naturalWidth"),
+        15,
+    )
+    assert page.locator('[data-live-camera="gone"] img').count() == 1  # its placeholder says why
+    assert in_view(page, "#live-grid .tile:nth-child(4)"), "the 2x2 view does not fit the window"
+    page.get_by_role("button", name="Fullscreen").click()
+    wait_until(
+        "fullscreen",
+        lambda: page.evaluate(
+            "() => document.fullscreenElement && document.fullscreenElement.id === 'live-body'"
+        ),
+        5,
+    )
+    page.screenshot(path=str(artifacts / "ui-live-2x2.png"))
+    page.get_by_role("button", name="Fullscreen").click()
+    wait_until("fullscreen left", lambda: page.evaluate("() => !document.fullscreenElement"), 5)
+    page.locator("#live-close").click()
+    page.locator("#live-dialog").wait_for(state="hidden", timeout=5_000)
+    wait_until(
+        "the viewer to end with the dialog",
+        lambda: service.get("/api/cameras/door/viewers")["viewers"] == [],
+        10,
+    )
+
+
 PLAYBACK = """() => { const v = window.vsnTimeline.video; const b = [];
   for (let i = 0; i < v.buffered.length; i++) b.push([v.buffered.start(i), v.buffered.end(i)]);
   return {t: v.currentTime, ready: v.readyState, paused: v.paused, rate: v.playbackRate, buffered: b,
@@ -277,8 +326,15 @@ def check_timeline(page: Page, service: Service, artifacts: Path, figures: dict[
         30,
     )
     loads = page.evaluate("() => window.vsnTimeline ? window.vsnTimeline.loads() : 0")
+    asked = time.monotonic()
     card.get_by_role("button", name="Recordings").click()
     wait_until("the playlist", lambda: page.evaluate("() => window.vsnTimeline.loads()") > loads, 15)
+    wait_until(
+        "the first recorded picture",
+        lambda: page.evaluate("() => window.vsnTimeline.video.readyState >= 2"),
+        15,
+    )
+    figures["vodFirstPictureSeconds"] = round(time.monotonic() - asked, 3)  # click -> a frame to show
     segments = page.evaluate("() => window.vsnTimeline.segments()")
     gaps = [
         i
@@ -336,7 +392,44 @@ def check_timeline(page: Page, service: Service, artifacts: Path, figures: dict[
     figures["vodRecoveries"] = page.evaluate("() => window.vsnTimeline.recoveries()")
     assert page.locator("#error").is_hidden(), page.locator("#error").inner_text()
     assert page.locator("#vod-export").get_attribute("href"), "the span can be downloaded"
+    check_selection_download(page, service)
     page.screenshot(path=str(artifacts / "ui-timeline.png"), full_page=True)
+
+
+def check_selection_download(page: Page, service: Service) -> None:
+    """A drag on the timeline selects a span; the download link gives that span of the recordings."""
+    loads = page.evaluate("() => window.vsnTimeline.loads()")
+    page.select_option("#vod-zoom", label="10 minutes")  # 0.6 s a pixel: the minute recorded is wide
+    wait_until("the 10 minutes", lambda: page.evaluate("() => window.vsnTimeline.loads()") > loads, 15)
+    segments = page.evaluate("() => window.vsnTimeline.segments()")
+    first, last = segments[max(1, len(segments) - 6)], segments[-1]
+    a, b = first["wall"] + 0.5, last["wall"] + last["duration"]
+    start, end = page.evaluate("() => window.vsnTimeline.range()")
+    box = page.locator("#timeline").bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * (a - start) / (end - start), y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * (b - start) / (end - start), y, steps=8)
+    page.mouse.up()
+    selection = page.evaluate("() => window.vsnTimeline.selection()")
+    assert selection, "the drag selected nothing"
+    px = (end - start) / box["width"]  # seconds a pixel stands for
+    assert abs(selection[0] - a) <= 2 * px, (selection, a, px)
+    assert abs(selection[1] - b) <= 2 * px, (selection, b, px)
+    link = page.locator("#vod-export")
+    assert "Download the selection" in link.inner_text(), link.inner_text()
+    assert page.locator("#timeline-selection").count() == 1
+    href = link.get_attribute("href") or ""
+    with urllib.request.urlopen(service.base + href, timeout=30) as resp:  # noqa: S310 - loopback
+        assert resp.read(12)[4:8] == b"ftyp", "the selection's download is not an MP4"
+        started = float(resp.headers["X-Vsn-Start-Unix"])
+        duration = float(resp.headers["X-Vsn-Duration"])
+    # the recordings of the selection: from its first keyframe (the clips' start: at most a clip
+    # earlier) to its end (the clip ending it: at most a clip later), so nothing of it is missing
+    assert started <= selection[0] + 0.05, (started, selection)
+    assert started + duration >= min(selection[1], b) - 0.3, (started, duration, selection)
+    assert duration <= selection[1] - selection[0] + 2 * first["duration"] + 1, (duration, selection)
 
 
 if __name__ == "__main__":
