@@ -4,6 +4,7 @@ VOD or EVENT, clips gone or unreadable left out; FFmpeg reads it whole."""
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -127,7 +128,9 @@ def test_a_range_reaching_now_is_an_event_playlist_and_a_range_selects(recording
     assert playlists.build("nobody", T0, T0 + 60)[1] == 0
 
 
-def test_clips_deleted_or_unreadable_are_left_out_and_old_indexes_are_read(recordings: Path) -> None:
+def test_clips_deleted_or_unreadable_are_left_out_and_old_indexes_are_read(
+    recordings: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     index = ClipIndex(recordings)
     playlists = Playlists(index)
     assert playlists.build("cam", T0 - 60, T0 + 60)[1] == 4
@@ -139,10 +142,15 @@ def test_clips_deleted_or_unreadable_are_left_out_and_old_indexes_are_read(recor
         "".join(line.split(',"init"')[0] + "}\n" for line in lines_of_day)
     )
     second.path.write_bytes(b"\x00\x00\x00\x02junk")  # and a clip no longer readable
-    text, listed = playlists.build("cam", T0 - 60, T0 + 60)
+    with caplog.at_level(logging.WARNING, logger="vsnative.vod"):
+        text, listed = playlists.build("cam", T0 - 60, T0 + 60)
+        playlists.build("cam", T0 - 30, T0 + 60)  # asked again: counted once, said once
     assert listed == 2
     assert first.path.name not in text
     assert second.path.name not in text
+    assert playlists.unreadable == 1
+    said = [r.getMessage() for r in caplog.records if second.path.name in r.getMessage()]
+    assert len(said) == 1, said
 
 
 def test_ffmpeg_reads_the_playlist_whole(recordings: Path, tmp_path: Path) -> None:

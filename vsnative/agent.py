@@ -194,7 +194,9 @@ class Agent:
             fence=fence,
         )
         self.watch = CameraWatch(camera.id, camera.name, pipeline.health, time.monotonic())
-        self.picture = LatestPicture(lambda: self.router.keyframe)  # snapshot.jpg, decoded when asked
+        self.picture = LatestPicture(
+            camera.id, lambda: self.router.keyframe
+        )  # snapshot.jpg, decoded when asked
 
     # --- health ----------------------------------------------------------------------------------
     @property

@@ -12,9 +12,10 @@ A range that reaches the present is an `EVENT` playlist without `EXT-X-ENDLIST`:
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,8 +23,10 @@ from pathlib import Path
 from vsnative.clips import Clip, ClipIndex
 from vsnative.media.boxes import layout
 
+log = logging.getLogger(__name__)
 LIVE_MARGIN = 30.0  # a range ending this close to now (or later) may still grow: no ENDLIST
 DISCONTINUITY = "#EXT-X-DISCONTINUITY\n"
+MAX_UNREADABLE_KEPT = 10_000
 
 
 class Playlists:
@@ -36,6 +39,25 @@ class Playlists:
         self.max_bytes = max_bytes  # of day texts kept (a day of 5 s clips is 3.6 MB): the oldest go first
         self._texts: dict[tuple[Path, str], tuple[tuple[int, int, int], Rendered]] = {}
         self._kept = 0
+        self._unreadable: dict[Path, None] = {}  # clips left out, each logged once (bounded, oldest first)
+
+    @property
+    def unreadable(self) -> int:
+        """Clips left out of playlists because their layout could not be read (/metrics)."""
+        return len(self._unreadable)
+
+    def _left_out(self, clip: Clip, exc: Exception) -> None:
+        if clip.path in self._unreadable:
+            return
+        self._unreadable[clip.path] = None
+        if len(self._unreadable) > MAX_UNREADABLE_KEPT:
+            del self._unreadable[next(iter(self._unreadable))]
+        log.warning(
+            "clip %s left out of playback: its fragments cannot be read (%s); counted in "
+            "vsnative_playlist_clips_unreadable, not logged again",
+            clip.path,
+            exc,
+        )
 
     def build(
         self, camera_id: str, start: float, end: float, query: str = "", now: float | None = None
@@ -51,10 +73,10 @@ class Playlists:
                 if cached is not None and cached[0] == day.key:
                     rendered = cached[1]
                 else:  # (today changes with every clip: its text is replaced, not kept beside)
-                    rendered = render(clips, suffix)
+                    rendered = render(clips, suffix, self._left_out)
                     self._keep((day.path, suffix), day.key, rendered)
             else:
-                rendered = render(clips, suffix)
+                rendered = render(clips, suffix, self._left_out)
             if rendered.count:
                 parts.append(rendered)
         listed = sum(r.count for r in parts)
@@ -85,9 +107,11 @@ class Rendered:
     longest: float
 
 
-def render(clips: Iterable[Clip], suffix: str) -> Rendered:
-    """The playlist lines of clips (oldest first). A clip whose init section cannot be found is left out
-    (one closed by an older version, without `init` in the index, is read here)."""
+def render(
+    clips: Iterable[Clip], suffix: str, left_out: Callable[[Clip, Exception], None] = lambda c, e: None
+) -> Rendered:
+    """The playlist lines of clips (oldest first). A clip whose init section cannot be found is left out,
+    and said to `left_out` (one closed by an older version, without `init` in the index, is read here)."""
     lines: list[str] = []
     longest = 0.0
     days: dict[int, str] = {}
@@ -96,7 +120,8 @@ def render(clips: Iterable[Clip], suffix: str) -> Rendered:
         if init is None or media_end is None:
             try:
                 parts = layout(clip.path)
-            except (OSError, ValueError):
+            except (OSError, ValueError) as exc:
+                left_out(clip, exc)
                 continue
             init, media_end = parts.init, parts.media_end
         uri = f"clips/{clip.day}/{clip.name}{suffix}"

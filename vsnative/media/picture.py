@@ -7,6 +7,7 @@ scaled to `MAX_WIDTH`: a grid tile, not the full 4K frame."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
 
@@ -16,6 +17,7 @@ from vsnative.alerters.draw import encode_jpeg
 from vsnative.media.decode import FrameDecoder
 from vsnative.media.packets import EncodedPacket
 
+log = logging.getLogger(__name__)
 MAX_WIDTH = 640
 QUALITY = 5  # mjpeg quantiser (2 best .. 31): ~30-60 KB for a 640x360 picture
 
@@ -23,11 +25,15 @@ QUALITY = 5  # mjpeg quantiser (2 best .. 31): ~30-60 KB for a 640x360 picture
 class LatestPicture:
     """One camera's. On the event loop; the decode in `executor`."""
 
-    def __init__(self, latest: Callable[[], EncodedPacket | None], max_width: int = MAX_WIDTH) -> None:
+    def __init__(
+        self, camera_id: str, latest: Callable[[], EncodedPacket | None], max_width: int = MAX_WIDTH
+    ) -> None:
+        self.camera_id = camera_id
         self.latest = latest  # the newest keyframe (the router's)
         self.max_width = max_width
         self.decodes = 0  # keyframes decoded (a figure for tests and /api/agents)
         self.failures = 0  # keyframes that did not decode
+        self._failing = False  # the last decode failed: a run of failures is logged once, at its start
         self._done: tuple[EncodedPacket, bytes | None] | None = None
         self._pending: tuple[EncodedPacket, asyncio.Future[bytes | None]] | None = None
 
@@ -55,8 +61,24 @@ class LatestPicture:
         try:
             image = FrameDecoder(packet.info, self.max_width).decode(packet, True)
             data = encode_jpeg(image, QUALITY) if image is not None else None
-        except (av.error.FFmpegError, ValueError):  # a codec PyAV cannot open, a picture it cannot encode
-            data = None
+        except (
+            av.error.FFmpegError,
+            ValueError,
+        ) as exc:  # a codec PyAV cannot open, a picture it cannot encode
+            data, why = None, str(exc)
+        else:
+            why = "the decoder gave no picture"
         if data is None:
             self.failures += 1
+            if not self._failing:
+                log.warning(
+                    "camera %s: its latest keyframe gives no picture for snapshot.jpg (%s); the grid shows "
+                    "a placeholder; further failures are counted (snapshots.failures in /api/agents), not "
+                    "logged",
+                    self.camera_id,
+                    why,
+                )
+        elif self._failing:
+            log.info("camera %s: snapshot.jpg pictures again", self.camera_id)
+        self._failing = data is None
         return data
