@@ -19,6 +19,7 @@ from typing import Any
 from playwright.sync_api import Page, Response, sync_playwright
 
 from tests.support.camera import FakeCamera
+from tests.support.onnx_models import red_square_model
 from tests.support.service import Service, write_settings
 
 CHROMIUM = "/usr/bin/chromium"
@@ -72,10 +73,20 @@ def main(work: Path, h264: Path, h265: Path, artifacts: Path) -> None:
     artifacts.mkdir(parents=True, exist_ok=True)
     figures: dict[str, Any] = {}
     mounts = {"/live": str(h264), "/yard": f"{h265},codec=h265"}
+    # a detector that finds what is red: the test pictures' red and magenta bars, a detection event that
+    # the timeline marks
+    names = work / "names.txt"
+    names.write_text("red\n")
+    model = red_square_model(work / "red.onnx")
+    detector = {"type": "onnxYolo", "model": str(model), "classNames": str(names)}
     with FakeCamera(mounts, auth=f"admin:{SECRET}") as camera:
         pipeline = {
             "defaults": {
-                "streamers": [{"type": "mp4Recorder", "clipSeconds": 2}, {"type": "webrtc"}],
+                "streamers": [
+                    {"type": "mp4Recorder", "clipSeconds": 2},
+                    {"type": "webrtc"},
+                    {"type": "detector", "detector": detector},
+                ],
                 "health": {"offlineAfterSeconds": 2},
             }
         }
@@ -344,6 +355,8 @@ def check_timeline(page: Page, service: Service, artifacts: Path, figures: dict[
     gap = gaps[-1] if gaps else 0
     assert gap >= 3, [(round(g["wall"] - segments[0]["wall"], 2), g["duration"]) for g in segments]
     assert page.locator("#timeline .span").count() >= 2  # recorded, gap, recorded
+    marks = page.locator('#timeline .mark[data-kind="detection"]').count()
+    assert marks >= 1, "the door's detection event is not on its timeline"
     # play from three clips before the gap to past it, at 2x: the video advances across every boundary
     start = segments[gap - 3]
     page.evaluate(
