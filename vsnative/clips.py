@@ -65,14 +65,18 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _days_of(start: float, end: float) -> Iterator[str]:
-    """The days (UTC, as the folders are named) whose folders may hold clips of [start, end), oldest
-    first: from the day before `start` (a clip may cross midnight) to the day of `end`."""
-    day = datetime.fromtimestamp(start, UTC).date() - timedelta(days=1)
-    last = datetime.fromtimestamp(end, UTC).date()
-    while day <= last:
-        yield day.isoformat()
-        day += timedelta(days=1)
+def _days_of(camera_dir: Path, start: float, end: float) -> Iterator[str]:
+    """The day folders (UTC, as they are named) of the camera that may hold clips of [start, end), oldest
+    first: from the day before `start` (a clip may cross midnight) to the day of `end`. Taken from one
+    listing of the camera's folder, not by walking the calendar: a range of centuries is as quick as a day
+    (walking it, a clip listing up to the year 3467 took 10 s: found by schemathesis)."""
+    first = (datetime.fromtimestamp(start, UTC).date() - timedelta(days=1)).isoformat()
+    last = datetime.fromtimestamp(end, UTC).date().isoformat()
+    try:
+        names = os.listdir(camera_dir)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    yield from sorted(n for n in names if first <= n <= last and DAY.match(n))  # ISO dates sort as days
 
 
 def day_clips(day_dir: Path, day: str, entries: list[dict[str, object]]) -> list[Clip]:
@@ -125,7 +129,7 @@ class ClipIndex:
         by start) and whether that is the whole day (what a cache of a day's playlist text keys on:
         `Day.key` changes when the day does)."""
         out: list[tuple[Day, list[Clip]]] = []
-        for day in _days_of(start, end):
+        for day in _days_of(self.root / camera_id, start, end):
             day_dir = self.root / camera_id / day
             key, clips = self._day(day_dir, day)
             inside = [c for c in clips if c.end > start and c.start < end]

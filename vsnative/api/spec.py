@@ -100,7 +100,10 @@ def reply(
     """`answer` (a model, or a dict read through `model`: what the model does not describe is left out)
     as the JSON body; `response` goes to `web.json_response` (headers)."""
     checked = answer if isinstance(answer, model) else model.model_validate(answer)
-    return web.json_response(checked.model_dump(mode="json"), status=status, **response)
+    # pydantic's own JSON writer (Rust): faster than json.dumps of the dicts it replaced (bench/api_models.py)
+    return web.Response(
+        body=checked.model_dump_json().encode(), status=status, content_type="application/json", **response
+    )
 
 
 def query(request: web.Request, model: type[M]) -> M:
