@@ -198,8 +198,9 @@ def test_export_across_three_clips_is_a_remux(recorded: tuple[Service, Path], tm
 
 
 def test_the_vod_playlist_plays_the_clips_as_they_are(recorded: tuple[Service, Path], tmp_path: Path) -> None:
-    """HLS over the clips on disk: one init section and one media range per clip, their exact starts, read
-    whole by FFmpeg through the API (token carried into every segment URI), every frame there."""
+    """HLS over the clips on disk: one init section for the clips of one connection, each clip's fragments
+    placed on one timeline, their exact starts, read whole by FFmpeg through the API (token carried into
+    every segment URI), every frame there, video and audio on one timeline."""
     service, _ = recorded
     now = time.time()
     clips = listing(service, now - 120, now)["clips"]
@@ -210,18 +211,26 @@ def test_the_vod_playlist_plays_the_clips_as_they_are(recorded: tuple[Service, P
     assert headers["Content-Type"].startswith("application/vnd.apple.mpegurl")
     text = body.decode()
     assert text.startswith("#EXTM3U\n")
-    assert text.count("#EXT-X-MAP:") == len(clips)
-    assert text.count("#EXT-X-DISCONTINUITY\n") == len(clips) - 1
+    assert text.count("#EXT-X-MAP:") == 1  # one camera, one connection: one media
+    assert "#EXT-X-DISCONTINUITY\n" not in text
     dates = [
         line.split(":", 1)[1] for line in text.splitlines() if line.startswith("#EXT-X-PROGRAM-DATE-TIME:")
     ]
     assert dates == [c["start"] for c in clips]  # each clip's exact start, to the millisecond
     uris = [line for line in text.splitlines() if line and not line.startswith("#")]
-    assert uris == [c["url"].split("/cam/", 1)[1] + f"?access_token={TOKEN}" for c in clips]
+    places = itertools.accumulate([0.0] + [c["duration"] for c in clips[:-1]])
+    assert uris == [
+        f"vod/{round(at * 1e6)}/" + c["url"].split("/clips/", 1)[1] + f"?access_token={TOKEN}"
+        for c, at in zip(clips, places, strict=True)
+    ]
     out = tmp_path / "vod.mp4"
     copy_quietly(url, out)
     assert decode_errors(out) == ""
-    assert len(video_packets(out)) == sum(c["frames"] for c in clips)  # no picture lost or repeated
+    packets = video_packets(out)
+    assert len(packets) == sum(c["frames"] for c in clips)  # no picture lost or repeated
+    times = [float(p["pts_time"]) for p in packets]
+    assert times[0] < 0.1
+    assert abs(times[-1] - sum(c["duration"] for c in clips)) < 0.1  # one timeline, the clips end to end
     with av.open(str(out)) as played:
         assert played.streams.audio, "the AAC track is kept"
     assert fetch(url.replace(f"access_token={TOKEN}", "access_token=wrong"))[0] == 401

@@ -14,10 +14,10 @@ import pytest
 
 from tests.support.media import copy_quietly, decode_errors, ffmpeg, video_packets
 from vsnative.clips import LATEST, ClipIndex
-from vsnative.media.boxes import layout
+from vsnative.media.boxes import layout, timescales
 from vsnative.media.clip import MP4_OPTIONS, ClipInfo
 from vsnative.recordings import INDEX_NAME, append_index
-from vsnative.vod import Playlists
+from vsnative.vod import Playlists, timeline_segment
 
 T0 = datetime(2026, 11, 30, 23, 59, 50, 250_000, tzinfo=UTC).timestamp()  # a day ends inside the range
 
@@ -92,7 +92,9 @@ def lines(text: str, prefix: str) -> list[str]:
     return [line.removeprefix(prefix) for line in text.splitlines() if line.startswith(prefix)]
 
 
-def test_the_playlist_lists_each_clip_by_byte_range_with_its_start(recordings: Path) -> None:
+def test_the_playlist_lists_each_clip_with_its_start_and_its_place_on_one_timeline(
+    recordings: Path,
+) -> None:
     playlists = Playlists(ClipIndex(recordings))
     text, listed = playlists.build("cam", T0 - 60, T0 + 60, "access_token=x", now=T0 + 3600)
     assert listed == 4
@@ -105,17 +107,22 @@ def test_the_playlist_lists_each_clip_by_byte_range_with_its_start(recordings: P
         "2026-11-30T23:59:58.250Z",  # (its file lies in the day it started)
         "2026-12-01T00:00:12.250Z",  # after the gap
     ]
-    assert text.count("#EXT-X-DISCONTINUITY\n") == 3  # between every two clips (timestamps start at 0)
-    assert not text.split("#EXT-X-PROGRAM-DATE-TIME", 1)[0].endswith("#EXT-X-DISCONTINUITY\n")
+    # one timeline: a discontinuity at the gap only (across midnight the clips are contiguous)
+    assert text.count("#EXT-X-DISCONTINUITY\n") == 1
+    assert text.split("#EXT-X-PROGRAM-DATE-TIME")[3].endswith("#EXT-X-DISCONTINUITY\n")
     clips = ClipIndex(recordings).between("cam", T0 - 60, T0 + 60)
+    # contiguous clips of the same media share the first one's init section; after the gap, its own
     maps = lines(text, "#EXT-X-MAP:")
-    ranges = lines(text, "#EXT-X-BYTERANGE:")
-    for clip, map_line, byte_range in zip(clips, maps, ranges, strict=True):
-        parts = layout(clip.path)
-        uri = f"clips/{clip.day}/{clip.name}?access_token=x"
-        assert map_line == f'URI="{uri}",BYTERANGE="{parts.init}@0"'
-        assert byte_range == f"{parts.media_end - parts.init}@{parts.init}"
+    assert maps == [
+        f'URI="clips/{clip.day}/{clip.name}?access_token=x",BYTERANGE="{layout(clip.path).init}@0"'
+        for clip in (clips[0], clips[3])
+    ]
+    assert len({clip.config for clip in clips}) == 1  # one encoder's settings: one media
+    segments = [line for line in text.splitlines() if line.startswith("vod/")]
+    for i, (clip, segment) in enumerate(zip(clips, segments, strict=True)):
+        assert segment == f"vod/{i * 4_000_000}/{clip.day}/{clip.name}?access_token=x"  # 4 s clips
     assert lines(text, "#EXTINF:") == ["4.000,"] * 4
+    assert "#EXT-X-BYTERANGE" not in text  # a segment is the clip's fragments, served whole
 
 
 def test_a_range_reaching_now_is_an_event_playlist_and_a_range_selects(recordings: Path) -> None:
@@ -124,6 +131,8 @@ def test_a_range_reaching_now_is_an_event_playlist_and_a_range_selects(recording
     assert listed == 2  # the clips overlapping the range
     assert "#EXT-X-PLAYLIST-TYPE:EVENT\n" in text
     assert "#EXT-X-ENDLIST" not in text
+    ended, _ = playlists.build("cam", T0 + 5, T0 + 9, now=T0 + 10, may_grow=False)  # an excluded camera
+    assert ended.endswith("#EXT-X-ENDLIST\n")
     assert playlists.build("cam", T0 + 100, T0 + 200)[1] == 0
     assert playlists.build("nobody", T0, T0 + 60)[1] == 0
 
@@ -153,17 +162,49 @@ def test_clips_deleted_or_unreadable_are_left_out_and_old_indexes_are_read(
     assert len(said) == 1, said
 
 
-def test_ffmpeg_reads_the_playlist_whole(recordings: Path, tmp_path: Path) -> None:
-    text, _ = Playlists(ClipIndex(recordings)).build("cam", T0 - 60, T0 + 60)
-    (recordings / "cam" / "clips").symlink_to(recordings / "cam")  # as the API's URLs nest them
-    playlist = recordings / "cam" / "vod.m3u8"
+def served_as_files(recordings: Path, text: str) -> Path:
+    """The playlist and what its URIs name, as files, as the API serves them: the init sections from the
+    clips (`clips/` -> the camera's folder) and each media segment as `timeline_segment` makes it, in a
+    file named as its URI (`vod/<µs>/<day>/<file>`)."""
+    camera = recordings / "cam"
+    (camera / "clips").symlink_to(camera)
+    for uri in (line for line in text.splitlines() if line.startswith("vod/")):
+        _, at, day, name = uri.split("/")
+        segment = camera / uri
+        segment.parent.mkdir(parents=True, exist_ok=True)
+        segment.write_bytes(timeline_segment(camera / day / name, int(at)))
+    playlist = camera / "vod.m3u8"
     playlist.write_text(text)
+    return playlist
+
+
+def test_ffmpeg_reads_the_playlist_whole_on_one_timeline(recordings: Path, tmp_path: Path) -> None:
+    text, _ = Playlists(ClipIndex(recordings)).build("cam", T0 - 60, T0 + 60)
+    playlist = served_as_files(recordings, text)
     out = tmp_path / "played.mp4"
     copy_quietly(str(playlist), out)
-    assert len(video_packets(out)) == 4 * 4 * 25  # every frame of the four clips
+    packets = video_packets(out)
+    assert len(packets) == 4 * 4 * 25  # every frame of the four clips
+    times = [float(p["pts_time"]) for p in packets]
+    assert times == sorted(times)  # one timeline: 0 to 16 s, the gap skipped
+    assert times[0] == 0.0
+    assert abs(times[-1] - (16 - 1 / 25)) < 0.002, times[-1]
     assert decode_errors(out) == ""
     with av.open(str(out)) as played:
         assert played.streams.video[0].codec_context.width == 320
+
+
+def test_a_segment_is_the_clips_fragments_with_their_decode_times_moved(recordings: Path) -> None:
+    clip = ClipIndex(recordings).between("cam", T0 - 60, T0 + 60)[1]
+    parts = layout(clip.path)
+    data = clip.path.read_bytes()
+    moved = timeline_segment(clip.path, 4_000_000)
+    assert len(moved) == parts.media_end - parts.init
+    differing = [i for i, (a, b) in enumerate(zip(moved, data[parts.init :], strict=False)) if a != b]
+    assert differing  # the tfdt of each fragment, nothing else
+    assert max(differing) - min(differing) < len(moved)
+    assert timeline_segment(clip.path, 0) == data[parts.init : parts.media_end]
+    assert timescales(data[: parts.init]) == {1: 12800}  # libx264 at 25 fps, as FFmpeg's mp4 muxer sets it
 
 
 def test_seven_days_answer_from_the_days_kept(tmp_path: Path) -> None:
@@ -197,3 +238,20 @@ def test_a_range_of_any_length_reads_only_the_days_there_are(recordings: Path) -
     assert len(every) == 4
     assert [day.path.name for day, _ in index.days("cam", 0, LATEST)] == ["2026-11-30", "2026-12-01"]
     assert index.between("nobody", 0, LATEST) == []
+
+
+def test_a_change_of_media_without_a_gap_is_a_discontinuity_with_its_own_map(tmp_path: Path) -> None:
+    """A camera reconfigured (another picture size) while it streams: the next clip follows at once, but
+    cannot share the init section before it."""
+    root = tmp_path / "recordings"
+    record(root, T0)
+    moment = datetime.fromtimestamp(T0 + 4, UTC)
+    path = root / "cam" / moment.strftime("%Y-%m-%d") / (moment.strftime("%H-%M-%S") + ".mp4")
+    clip_file(path, 4, "160x120")
+    append_index(ClipInfo(path, T0 + 4, 4.0, 100, path.stat().st_size))
+    record(root, T0 + 8)  # and back
+    text, listed = Playlists(ClipIndex(root)).build("cam", T0 - 60, T0 + 60, now=T0 + 3600)
+    assert listed == 3
+    assert text.count("#EXT-X-DISCONTINUITY\n") == 2
+    assert len(lines(text, "#EXT-X-MAP:")) == 3
+    assert "vod/8000000/" in text  # one timeline still

@@ -33,6 +33,7 @@ class Clip(NamedTuple):
     size: int
     init: int | None = None  # bytes of its init section (ftyp + moov), when the index says
     media_end: int | None = None  # where its fragments end
+    config: str | None = None  # what its init section says of the media (boxes.media_config)
 
     @property
     def path(self) -> Path:
@@ -82,7 +83,7 @@ def _days_of(camera_dir: Path, start: float, end: float) -> Iterator[str]:
 def day_clips(day_dir: Path, day: str, entries: list[dict[str, object]]) -> list[Clip]:
     clips = []
     for entry in entries:
-        init, media_end = entry.get("init"), entry.get("mediaEnd")
+        init, media_end, config = entry.get("init"), entry.get("mediaEnd"), entry.get("config")
         clips.append(
             Clip(
                 day_dir,
@@ -94,6 +95,7 @@ def day_clips(day_dir: Path, day: str, entries: list[dict[str, object]]) -> list
                 int(entry["size"]),  # type: ignore[call-overload]
                 init if isinstance(init, int) else None,
                 media_end if isinstance(media_end, int) else None,
+                config if isinstance(config, str) else None,
             )
         )
     return clips

@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from vsnative.media.boxes import layout
+from vsnative.media.boxes import layout, media_config
 from vsnative.media.clip import PART_SUFFIX, ClipInfo
 
 log = logging.getLogger(__name__)
@@ -68,8 +68,8 @@ def clip_start(path: Path) -> datetime | None:
 def append_index(clip: ClipInfo, recovered: bool = False) -> None:
     """Record a closed clip's exact start, duration, frames and size in its day's index.jsonl, with the
     fencing token of the lease it was written under (so overlaps can be audited), where its init section
-    and fragments end (`init`, `mediaEnd`: media/boxes.py); `recovered` for a clip finalised from the
-    `.part` a writer left (media/recover.py)."""
+    and fragments end and what media they hold (`init`, `mediaEnd`, `config`: media/boxes.py);
+    `recovered` for a clip finalised from the `.part` a writer left (media/recover.py)."""
     entry: dict[str, object] = {
         "file": clip.path.name,
         "start": round(clip.start, 6),
@@ -81,12 +81,14 @@ def append_index(clip: ClipInfo, recovered: bool = False) -> None:
         entry["token"] = clip.token
     if recovered:
         entry["recovered"] = True
-    try:  # where its init section and fragments lie, for HLS playback (vod.py) with no read of the file
-        parts = layout(clip.path)
+    try:  # where its init section and fragments lie, and what media they hold, for HLS playback (vod.py)
+        parts = layout(clip.path)  # with no read of the file
+        with open(clip.path, "rb") as fh:
+            config = media_config(fh.read(parts.init))
     except (OSError, ValueError):
         pass  # (the playlist reads it then)
     else:
-        entry["init"], entry["mediaEnd"] = parts.init, parts.media_end
+        entry["init"], entry["mediaEnd"], entry["config"] = parts.init, parts.media_end, config
     line = orjson.dumps(entry)
     with open(clip.path.parent / INDEX_NAME, "ab") as fh:
         fh.write(line + b"\n")

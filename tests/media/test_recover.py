@@ -17,7 +17,7 @@ from tests.support.packets import h264_packets
 from tests.test_recordings import T0
 from vsnative.agent import Agent, AgentEnv
 from vsnative.framers.synthetic import SyntheticFramerConfig
-from vsnative.media.boxes import layout
+from vsnative.media.boxes import layout, media_config
 from vsnative.media.clip import ClipWriter
 from vsnative.media.recover import orphan_parts, recover
 from vsnative.models import Camera
@@ -52,17 +52,21 @@ def test_a_part_becomes_a_clip_up_to_its_last_complete_fragment(tmp_path: Path) 
     assert len(video_packets(final)) == clip.frames == 50
     assert clip.duration == 2.0
     (entry,) = read_index(final.parent)
-    assert entry == {
-        "file": final.name,
-        "start": round(START, 6),
-        "duration": 2.0,
-        "frames": 50,
-        "size": final.stat().st_size,
-        "token": 9,
-        "recovered": True,
-        "init": layout(final).init,  # a recovered clip plays in HLS too (vod.py)
-        "mediaEnd": layout(final).media_end,
-    }
+    assert (
+        entry
+        == {
+            "file": final.name,
+            "start": round(START, 6),
+            "duration": 2.0,
+            "frames": 50,
+            "size": final.stat().st_size,
+            "token": 9,
+            "recovered": True,
+            "init": layout(final).init,  # a recovered clip plays in HLS too (vod.py)
+            "mediaEnd": layout(final).media_end,
+            "config": media_config(final.read_bytes()[: layout(final).init]),
+        }
+    )
 
 
 def test_a_part_with_nothing_readable_is_removed(tmp_path: Path) -> None:

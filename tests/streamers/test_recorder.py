@@ -121,6 +121,14 @@ async def test_finish_closes_the_open_clip(tmp_path: Path, executor: ThreadPoolE
     assert rec.context.counters.clips == 1
 
 
+async def test_a_last_clip_of_one_frame_lasts_one_frame(tmp_path: Path, executor: ThreadPoolExecutor) -> None:
+    """Stopped just after a keyframe cut a new clip: that clip of one picture lasts one frame interval
+    (the clip before measured it), not 0 s (a playlist cannot list a segment of 0 s)."""
+    index = await record(recorder(tmp_path, executor, clipSeconds=5), list(PACKETS[:151]))
+    assert [e["frames"] for e in index] == [150, 1]
+    assert [e["duration"] for e in index] == [6.0, 0.04]
+
+
 async def test_overflow_drops_backlog_and_leaves_a_gap_between_clips(
     tmp_path: Path, executor: ThreadPoolExecutor
 ) -> None:

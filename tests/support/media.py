@@ -25,11 +25,11 @@ def ffmpeg(args: list[str], data: bytes | None = None) -> None:
     subprocess.run([FFMPEG, "-v", "error", "-y", *args], input=data, check=True, timeout=300)
 
 
-def copy_quietly(source: str, out: Path) -> None:
-    """`ffmpeg -v error -i <source> -c copy <out>`, as a user checks a playlist or a clip: FFmpeg must
-    succeed and say nothing."""
+def copy_quietly(source: str, out: Path, options: list[str] | None = None) -> None:
+    """`ffmpeg -v error [options] -i <source> -c copy <out>`, as a user checks a playlist or a clip:
+    FFmpeg must succeed and say nothing."""
     result = subprocess.run(
-        [FFMPEG, "-v", "error", "-i", source, "-c", "copy", "-y", str(out)],
+        [FFMPEG, "-v", "error", *(options or []), "-i", source, "-c", "copy", "-y", str(out)],
         capture_output=True,
         text=True,
         timeout=60,

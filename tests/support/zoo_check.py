@@ -10,7 +10,9 @@ import asyncio
 import itertools
 import json
 import logging
+import subprocess
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ import aiohttp
 import av.logging
 
 from tests.support import whep
-from tests.support.media import decode_warnings, probe
+from tests.support.media import FFMPEG, decode_warnings, probe
 
 
 def index_of(root: Path, camera_id: str) -> list[dict[str, Any]]:
@@ -160,4 +162,55 @@ async def watch(url: str, seconds: float, fps: float) -> LiveRow:
         libav.removeHandler(handler)
         av.logging.set_level(None)
         await viewer.close()
+    return row
+
+
+@dataclass
+class PlaybackRow:
+    """A camera's recordings played as one HLS playlist (GET vod.m3u8: the init sections by byte range,
+    the clips' fragments on one timeline), read whole over HTTP by FFmpeg and decoded at -v warning."""
+
+    camera: str
+    listed: int = 0  # clips in the playlist
+    ended: bool = False  # a VOD playlist (EXT-X-ENDLIST): the camera records no more
+    frames: int = 0  # video frames FFmpeg decoded from it
+    expected: int = 0  # video frames of the clips it lists (the index's)
+    warnings: list[str] = field(default_factory=list)
+
+
+def assess_playback(base: str, root: Path, camera_id: str) -> PlaybackRow:
+    """`base`: the API of a service that no longer records the camera (its playlist ends)."""
+    row = PlaybackRow(camera_id)
+    url = f"{base}/api/cameras/{camera_id}/vod.m3u8?start=0&end={time.time():.3f}"
+    with urllib.request.urlopen(url, timeout=30) as resp:  # noqa: S310 - loopback
+        text = resp.read().decode()
+    names = [line.rsplit("/", 1)[1] for line in text.splitlines() if line.startswith("vod/")]
+    frames = {entry["file"]: entry["frames"] for entry in index_of(root, camera_id)}
+    row.listed, row.ended = len(names), text.endswith("#EXT-X-ENDLIST\n")
+    row.expected = sum(frames.get(name, 0) for name in names)
+    proc = subprocess.run(
+        [
+            FFMPEG,
+            "-nostdin",
+            "-v",
+            "warning",
+            "-i",
+            url,
+            "-map",
+            "0:v:0",
+            "-f",
+            "null",
+            "-progress",
+            "pipe:1",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    row.warnings = [line for line in proc.stderr.splitlines() if line.strip()][:6]
+    if proc.returncode:
+        row.warnings.append(f"(exit {proc.returncode})")
+    counts = [line for line in proc.stdout.splitlines() if line.startswith("frame=")]
+    row.frames = int(counts[-1].split("=")[1]) if counts else 0
     return row

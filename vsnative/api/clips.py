@@ -19,6 +19,7 @@ from vsnative.api.schemas import ClipList, TimeRange
 from vsnative.api.spec import BINARY, ApiRoutes, Content, query, reply
 from vsnative.clips import CAMERA_DIR, clip_file, gaps, iso
 from vsnative.media.export import ExportError, export
+from vsnative.vod import timeline_segment
 
 routes = ApiRoutes()
 DEFAULT_WINDOW = 3600.0
@@ -35,6 +36,9 @@ EXPORTED = Content(
     },
 )
 PLAYLIST = Content("application/vnd.apple.mpegurl", "HLS playlist (fMP4)")
+SEGMENT = Content(
+    "video/mp4", "the clip's fragments (moof + mdat), placed on the playlist's timeline", BINARY
+)
 
 
 def time_range(request: web.Request, max_seconds: float | None = None) -> tuple[float, float]:
@@ -135,7 +139,9 @@ async def vod_playlist(request: web.Request) -> web.Response:
     token = request.query.get("access_token")
     query = urlencode({"access_token": token}) if token else ""
 
-    build = functools.partial(services.playlists.build, camera_id, start, end, query)
+    camera = await services.store.get(camera_id)
+    may_grow = camera is not None and not camera.excluded  # (a deleted or excluded camera records no more)
+    build = functools.partial(services.playlists.build, camera_id, start, end, query, may_grow=may_grow)
     text, listed = await asyncio.get_running_loop().run_in_executor(None, build)
     if not listed:
         raise web.HTTPNotFound(text=f"no recordings of {camera_id!r} between {iso(start)} and {iso(end)}")
@@ -143,6 +149,34 @@ async def vod_playlist(request: web.Request) -> web.Response:
         text=text,
         content_type="application/vnd.apple.mpegurl",
         headers={"Cache-Control": "no-cache"},
+    )
+
+
+@routes.get(
+    "/api/cameras/{camera_id}/vod/{at}/{day}/{name}",
+    "a playlist's media segment: a clip's fragments as they are, their decode times moved to `at` "
+    "microseconds on the playlist's timeline (8 bytes a fragment; no re-encoding)",
+    answers={200: SEGMENT},
+    errors=(401, 404),
+)
+async def vod_segment(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    info = request.match_info
+    await camera_dir(services, info["camera_id"])
+    at = info["at"]
+    if not (at.isdigit() and len(at) <= 16):
+        raise web.HTTPNotFound(text="no such segment")
+    path = clip_file(services.settings.recordings_dir, info["camera_id"], info["day"], info["name"])
+    if path is None:
+        raise web.HTTPNotFound(text="no such clip")
+    try:
+        data = await asyncio.get_running_loop().run_in_executor(None, timeline_segment, path, int(at))
+    except FileNotFoundError as exc:  # retention removed it meanwhile
+        raise web.HTTPNotFound(text="no such clip") from exc
+    except ValueError as exc:
+        raise web.HTTPNotFound(text=f"this clip cannot be played: {exc}") from exc
+    return web.Response(
+        body=data, content_type="video/mp4", headers={"Cache-Control": "private, max-age=86400"}
     )
 
 

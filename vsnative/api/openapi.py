@@ -23,6 +23,7 @@ routes = ApiRoutes()
 Mode = Literal["validation", "serialization"]
 PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "camera_id": {"type": "string", "pattern": ID_PATTERN},
+    "at": {"type": "string", "pattern": "^[0-9]{1,16}$"},
 }
 REASONS = {
     400: "bad request",

@@ -55,9 +55,11 @@ class ClipWriter:
         start_wallclock: float,
         tracks: tuple[MediaTrack, ...] | None = None,
         token: int | None = None,
+        frame_ticks: int = 0,
     ) -> None:
         """`tracks`: what the clip holds, when it differs from the session's (converted audio); `token`:
-        the fencing token of the lease it is written under."""
+        the fencing token of the lease it is written under; `frame_ticks`: the video's frame interval as
+        the clip before it measured it (a clip of one frame, cut at a stop, lasts that long, not 0 s)."""
         if not (first.is_video and first.keyframe):
             raise ValueError("a clip starts with a video keyframe")
         self.path = path
@@ -70,7 +72,7 @@ class ClipWriter:
         self._video = first.track
         self._video_tb = first.time_base
         self._last_video_dts = first.dts
-        self._frame_ticks = 0
+        self._frame_ticks = frame_ticks
         self._cut = float("inf")  # seconds (in the session's timeline) where the next clip starts
         path.parent.mkdir(parents=True, exist_ok=True)
         self._out: OutputContainer = av.open(str(self.part), "w", format="mp4", options=dict(MP4_OPTIONS))
@@ -126,6 +128,11 @@ class ClipWriter:
 
     def past_cut(self, packet: EncodedPacket, seconds: float) -> bool:
         return packet.dts * packet.info.tracks[packet.track].tick >= self._cut + seconds
+
+    @property
+    def frame_ticks(self) -> int:
+        """The video's latest frame interval (its time base's ticks; 0 before a second frame)."""
+        return self._frame_ticks
 
     @property
     def duration(self) -> float:

@@ -72,6 +72,7 @@ class Mp4Recorder(ThreadedStreamer):
         self._todo: collections.deque[tuple[list[Item], bool]] = collections.deque()
         self._draining = False
         self._writer: ClipWriter | None = None  # the open clip (mux thread)
+        self._writer_before: ClipWriter | None = None  # the one before it (its frame interval is kept)
         self._last_dts: dict[int, int] = {}  # per track, in the open clip
         self._clip_ticks = 0  # clipSeconds in the open clip's video time base
         self._max_gap_ticks: list[int] = []  # maxGapSeconds in each track's time base
@@ -203,7 +204,7 @@ class Mp4Recorder(ThreadedStreamer):
         self._finish_ending(closed)
         self._writer, self._last_dts = None, {}
         writer.cut_at(keyframe)
-        self._ending = writer
+        self._ending = self._writer_before = writer
 
     def _end_previous(
         self, ending: ClipWriter, packet: EncodedPacket, video: bool, closed: list[ClipInfo]
@@ -232,7 +233,9 @@ class Mp4Recorder(ThreadedStreamer):
         try:
             path = clip_path(self.context.recordings_dir, self.context.camera.id, start)
             token = self._fence.token if self._fence is not None else None
-            self._writer = ClipWriter(path, packet, start, self._tracks, token)
+            before = self._writer_before  # the clip this one follows, of the same connection
+            ticks = before.frame_ticks if before is not None and before.info is packet.info else 0
+            self._writer = ClipWriter(path, packet, start, self._tracks, token, ticks)
             self._broken = False
         except Exception:
             log.exception("%s: cannot start a clip", self.context.camera.id)
@@ -251,6 +254,7 @@ class Mp4Recorder(ThreadedStreamer):
             self._finish(writer, closed)
 
     def _finish(self, writer: ClipWriter, closed: list[ClipInfo]) -> None:
+        self._writer_before = writer
         fence = self._fence
         if fence is not None and not fence.valid():  # no trailer, no rename, no index line
             writer.fence_off()
