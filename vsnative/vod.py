@@ -42,7 +42,7 @@ MAX_SEGMENT_BYTES = 256 << 20  # one clip's fragments: 5 s of 4K at 25 Mbit/s is
 class Playlists:
     """Builds playlists from the clip index, keeping the text of whole days while they do not change (a
     past day never does) at the same place on the timeline (a playlist reloaded with the same start):
-    7 days of one camera are 120,000 clips and 26 MB of playlist, built in 1.2 s the first time and in
+    7 days of one camera are 120,000 clips and 13 MB of playlist, built in 1.2-1.4 s the first time and in
     30-40 ms from the days' texts (bench/vod.py). Blocking; one per service."""
 
     def __init__(self, index: ClipIndex, max_bytes: int = 64 << 20) -> None:
