@@ -8,6 +8,7 @@ tokens) prove that no camera ever ran twice.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import subprocess
@@ -18,13 +19,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import aioice.ice
 import pytest
 import redis
 
 from tests.support.redis import URL, RedisServer, delete_prefix, unique_prefix
 from tests.support.service import Service, start_monitor, write_settings
+from tests.support.whep import Viewer
 from vsnative.control.redis_events import RedisEvents
 from vsnative.events import Event
+from vsnative.webrtc.ice import offer_host_addresses
 
 pytestmark = pytest.mark.slow
 LEASE, MONITOR, RECONCILE = 3.0, 1.0, 1.0
@@ -43,24 +48,23 @@ def request(base: str, method: str, path: str, body: dict[str, Any] | None = Non
         return err.code, json.loads(err.read() or b"null")
 
 
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *_: Any, **__: Any) -> None:
-        return None
-
-
-def offer_to(base: str, camera: str) -> tuple[int, str]:
-    """POST a WHEP offer without following redirects: the status and Location."""
-    req = urllib.request.Request(  # noqa: S310 - loopback test URL
-        f"{base}/api/cameras/{camera}/whep",
-        data=b"v=0\r\n",
-        method="POST",
-        headers={"Content-Type": "application/sdp"},
-    )
+async def watch_through(base: str, camera: str) -> tuple[int, bool]:
+    """Live view of a camera through a pod that does not run it, as a browser behind a load balancer
+    does: the offer and the DELETE go to that pod (a browser cannot follow a 307 to another origin)."""
+    saved = aioice.ice.get_host_addresses
+    offer_host_addresses(["127.0.0.1"])
+    viewer = Viewer(f"{base}/api/cameras/{camera}/whep")
     try:
-        with urllib.request.build_opener(NoRedirect).open(req, timeout=5) as resp:
-            return resp.status, resp.headers.get("Location", "")
-    except urllib.error.HTTPError as err:
-        return err.code, err.headers.get("Location", "")
+        async with aiohttp.ClientSession() as session:
+            answer = await viewer.connect(session)
+            assert answer.status == 201, answer.body  # type: ignore[attr-defined]
+            assert viewer.location.startswith(f"/api/cameras/{camera}/whep/"), viewer.location
+            await viewer.wait_frames(5, 15)
+            async with session.delete(base + viewer.location) as resp:
+                return len(viewer.frames), resp.status == 200
+    finally:
+        await viewer.close()
+        aioice.ice.get_host_addresses = saved
 
 
 def import_cameras(settings: Path, url: str, prefix: str) -> None:
@@ -114,6 +118,8 @@ class Cluster:
             str(RECONCILE),
             "--heartbeat-seconds",
             "1",
+            "--webrtc-host-addresses",
+            "127.0.0.1",
         ]
         service = Service(self.settings, self.tmp / "recordings", *flags, command="manager")
         self.managers[name] = service.start()
@@ -225,7 +231,7 @@ def test_cluster_failover_backlog_and_exclusion(cluster: Cluster) -> None:
     assert cluster.state()["owned"] == 10
 
     # one API from any pod: every manager lists every camera's agent once, with the manager running it;
-    # one agent and a live-view offer of a camera another pod runs come from (are sent to) that pod
+    # one agent of a camera another pod runs comes from that pod, and its live view is relayed there
     owner_of = {cam: where[0] for cam, where in placement.items()}
     for name, service in cluster.live().items():
         body = service.get("/api/agents")
@@ -233,9 +239,12 @@ def test_cluster_failover_backlog_and_exclusion(cluster: Cluster) -> None:
         assert {a["cameraId"]: a["manager"] for a in body["agents"]} == owner_of, name
         elsewhere = next(cam for cam, owner in owner_of.items() if owner != name)
         assert service.get(f"/api/agents/{elsewhere}")["manager"] == owner_of[elsewhere]
-        status, location = offer_to(service.base, elsewhere)
-        assert status == 307
-        assert location == f"{cluster.managers[owner_of[elsewhere]].base}/api/cameras/{elsewhere}/whep"
+    name, service = next(iter(cluster.live().items()))
+    elsewhere = next(cam for cam, owner in owner_of.items() if owner != name)
+    decoded, ended = asyncio.run(watch_through(service.base, elsewhere))
+    assert decoded >= 5, "a viewer through a pod that does not run the camera decoded too little"
+    assert ended  # DELETE through that pod ended the owner's viewer
+    assert cluster.managers[owner_of[elsewhere]].get(f"/api/cameras/{elsewhere}/viewers")["viewers"] == []
     # events live in Redis, not in one pod's SQLite: what one pod's agent stored, every pod lists
     shared = RedisEvents(URL, cluster.prefix)
     shared.add(Event("ev1", "cam03", "", 0.0, (0, 0, 0, 0), time.time(), None, "camera_offline", "gone"))

@@ -3,9 +3,13 @@
 Every manager announces its advertised URL in the registry (`--advertise-url`, default
 http://<host>:<port>). A pod answers `GET /api/agents` with the agents of every live manager (its own, and
 each peer's `?scope=local` answer, fetched at once with a short timeout; a peer that does not answer is
-named in `unreachable`), `GET /api/agents/{id}` from the owner, and redirects a WHEP offer for a camera it
-does not run (307) to the owner's URL. Clips and exports need no hop: every pod reads the same recordings
-volume. Peers are called with this process's own bearer token (all pods of a deployment share it).
+named in `unreachable`), `GET /api/agents/{id}` from the owner, passes live view's signalling (a WHEP
+offer, the viewer's DELETE) for a camera it does not run on to the owner and its answer back (a browser
+cannot follow a 307 to another origin, and a pod's advertised URL may be reachable only inside the
+cluster: the media itself then flows between the owner and the browser, by the ICE candidates of the
+owner's answer), and redirects a camera's picture (307: an `<img>` follows it). Clips and exports need
+no hop: every pod reads the same recordings volume. Peers are called with this process's own bearer
+token (all pods of a deployment share it).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from vsnative.api.keys import SERVICES, Services
 from vsnative.api.schemas import Agent, AgentList
 
 PEER_TIMEOUT_SECONDS = 2.0
+RELAY_TIMEOUT_SECONDS = 10.0  # a WHEP offer: the owner gathers its ICE candidates before it answers
 PEERS = web.AppKey("peers", aiohttp.ClientSession)
 
 
@@ -59,6 +64,39 @@ async def redirect_to_owner(request: web.Request, camera_id: str) -> None:
     url = await owner_url(request.app[SERVICES], camera_id)
     if url is not None:
         raise web.HTTPTemporaryRedirect(url + request.path_qs)
+
+
+async def relay_to_owner(
+    request: web.Request, camera_id: str, body: bytes | None = None
+) -> web.Response | None:
+    """The same request answered by the pod that runs the camera, when another one does (None when none
+    does). The answer's status, body and WHEP headers (Location: a path, which this pod relays in turn;
+    Link: the ICE servers; Retry-After) are passed back as they are. 503 when the owner does not answer."""
+    url = await owner_url(request.app[SERVICES], camera_id)
+    if url is None:
+        return None
+    headers = {**_headers(request), "Content-Type": request.headers.get("Content-Type", "")}
+    try:
+        async with request.app[PEERS].request(
+            request.method,
+            url + request.path_qs,
+            data=body,
+            headers=headers,
+            allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=RELAY_TIMEOUT_SECONDS),
+        ) as resp:
+            answer = await resp.read()
+            response = web.Response(status=resp.status, body=answer)
+            for name in ("Content-Type", "Location", "Retry-After"):
+                if name in resp.headers:
+                    response.headers[name] = resp.headers[name]
+            for link in resp.headers.getall("Link", []):
+                response.headers.add("Link", link)
+            return response
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise web.HTTPServiceUnavailable(
+            text=f"the manager running camera {camera_id!r} does not answer", headers={"Retry-After": "5"}
+        ) from exc
 
 
 def _headers(request: web.Request) -> dict[str, str]:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from vsnative.api.keys import SERVICES
-from vsnative.api.peers import redirect_to_owner
+from vsnative.api.peers import relay_to_owner
 from vsnative.api.schemas import Deleted, Viewers
-from vsnative.api.spec import ApiRoutes, Content, Redirect, reply
+from vsnative.api.spec import ApiRoutes, Content, reply
 from vsnative.streamers.webrtc import ViewerError, WebRtcStreamer
 from vsnative.webrtc.ice import IceSettings
 
@@ -17,7 +17,8 @@ MAX_OFFER_BYTES = 64 << 10
 SDP = "application/sdp"
 
 
-async def _live(request: web.Request) -> WebRtcStreamer:
+async def _live(request: web.Request, body: bytes | None = None) -> WebRtcStreamer | web.Response:
+    """The camera's live-view streamer here, or the answer of the pod that runs it (the request relayed)."""
     services = request.app[SERVICES]
     camera_id = request.match_info["camera_id"]
     agent = services.pool.get(camera_id)
@@ -27,7 +28,9 @@ async def _live(request: web.Request) -> WebRtcStreamer:
             raise web.HTTPNotFound(text=f"no camera {camera_id!r}")
         if camera.excluded:
             raise web.HTTPConflict(text=f"camera {camera_id!r} is excluded")
-        await redirect_to_owner(request, camera_id)  # the offer goes to the pod that runs the camera
+        relayed = await relay_to_owner(request, camera_id, body)  # the pod that runs the camera answers
+        if relayed is not None:
+            return relayed
         holder = (await services.leases.holders([camera_id])).get(camera_id)
         where = f"manager {holder.owner}" if holder else "no manager yet"
         raise web.HTTPConflict(text=f"camera {camera_id!r} does not run here (owner: {where})")
@@ -41,11 +44,11 @@ async def _live(request: web.Request) -> WebRtcStreamer:
     "/api/cameras/{camera_id}/whep",
     "WHEP: watch a camera live over WebRTC (H.264 relayed without re-encoding)",
     description="Send the viewer's complete SDP offer (non-trickle ICE). Answers 201 with the SDP answer and "
-    "the viewer's Location, which DELETE ends; the configured STUN/TURN servers as `Link` headers.",
+    "the viewer's Location, which DELETE ends; the configured STUN/TURN servers as `Link` headers. Any pod "
+    "answers: one that does not run the camera relays the offer to the one that does.",
     body=Content(SDP, "the SDP offer"),
     answers={
         201: Content(SDP, "the SDP answer", headers={"Location": "the viewer, for DELETE"}),
-        307: Redirect("another pod runs the camera: send the offer to Location"),
     },
     errors=(400, 401, 404, 409, 413, 415, 503),
 )
@@ -59,7 +62,9 @@ async def offer(request: web.Request) -> web.Response:
         sdp = body.decode()
     except UnicodeDecodeError as exc:
         raise web.HTTPBadRequest(text="the SDP offer is not UTF-8 text") from exc
-    live = await _live(request)
+    live = await _live(request, body)
+    if isinstance(live, web.Response):
+        return live
     try:
         viewer, answer = await live.add_viewer(sdp)
     except ViewerError as exc:
@@ -96,6 +101,8 @@ def ice_server_links(ice: IceSettings) -> list[str]:
 )
 async def stop(request: web.Request) -> web.Response:
     live = await _live(request)
+    if isinstance(live, web.Response):
+        return live
     if not await live.close_viewer(request.match_info["viewer_id"]):
         raise web.HTTPNotFound(text="no such viewer (it ended already)")
     return reply(Deleted, {"deleted": request.match_info["viewer_id"]})
@@ -109,6 +116,8 @@ async def stop(request: web.Request) -> web.Response:
 )
 async def viewers(request: web.Request) -> web.Response:
     live = await _live(request)
+    if isinstance(live, web.Response):
+        return live
     return reply(
         Viewers,
         {
