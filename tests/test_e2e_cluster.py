@@ -245,6 +245,9 @@ def test_cluster_failover_backlog_and_exclusion(cluster: Cluster) -> None:
     assert decoded >= 5, "a viewer through a pod that does not run the camera decoded too little"
     assert ended  # DELETE through that pod ended the owner's viewer
     assert cluster.managers[owner_of[elsewhere]].get(f"/api/cameras/{elsewhere}/viewers")["viewers"] == []
+    with urllib.request.urlopen(f"{service.base}/api/cameras/{elsewhere}/snapshot.jpg", timeout=10) as resp:  # noqa: S310
+        assert resp.headers["X-Vsn-Snapshot"] == "picture"  # its picture, from the pod that runs it
+        assert resp.read(2) == b"\xff\xd8"
     # events live in Redis, not in one pod's SQLite: what one pod's agent stored, every pod lists
     shared = RedisEvents(URL, cluster.prefix)
     shared.add(Event("ev1", "cam03", "", 0.0, (0, 0, 0, 0), time.time(), None, "camera_offline", "gone"))

@@ -7,7 +7,7 @@ named in `unreachable`), `GET /api/agents/{id}` from the owner, passes live view
 offer, the viewer's DELETE) for a camera it does not run on to the owner and its answer back (a browser
 cannot follow a 307 to another origin, and a pod's advertised URL may be reachable only inside the
 cluster: the media itself then flows between the owner and the browser, by the ICE candidates of the
-owner's answer), and redirects a camera's picture (307: an `<img>` follows it). Clips and exports need
+owner's answer), and a camera's picture likewise. Clips and exports need
 no hop: every pod reads the same recordings volume. Peers are called with this process's own bearer
 token (all pods of a deployment share it).
 """
@@ -58,20 +58,13 @@ async def owner_url(services: Services, camera_id: str) -> str | None:
     return None
 
 
-async def redirect_to_owner(request: web.Request, camera_id: str) -> None:
-    """307 to the same request on the pod that runs the camera, when another one does (one API from any
-    pod: live view's offer, the camera's picture)."""
-    url = await owner_url(request.app[SERVICES], camera_id)
-    if url is not None:
-        raise web.HTTPTemporaryRedirect(url + request.path_qs)
-
-
 async def relay_to_owner(
     request: web.Request, camera_id: str, body: bytes | None = None
 ) -> web.Response | None:
     """The same request answered by the pod that runs the camera, when another one does (None when none
     does). The answer's status, body and WHEP headers (Location: a path, which this pod relays in turn;
-    Link: the ICE servers; Retry-After) are passed back as they are. 503 when the owner does not answer."""
+    Link: the ICE servers; Retry-After; X-Vsn-*: what a picture is) are passed back as they are. 503 when
+    the owner does not answer."""
     url = await owner_url(request.app[SERVICES], camera_id)
     if url is None:
         return None
@@ -87,9 +80,11 @@ async def relay_to_owner(
         ) as resp:
             answer = await resp.read()
             response = web.Response(status=resp.status, body=answer)
-            for name in ("Content-Type", "Location", "Retry-After"):
+            for name in ("Content-Type", "Location", "Retry-After", "Cache-Control"):
                 if name in resp.headers:
                     response.headers[name] = resp.headers[name]
+            for name in (n for n in resp.headers if n.lower().startswith("x-vsn-")):
+                response.headers[name] = resp.headers[name]
             for link in resp.headers.getall("Link", []):
                 response.headers.add("Link", link)
             return response

@@ -2,7 +2,7 @@
 asked, at most once per keyframe: media/picture.py), or, when it has none to show, a placeholder picture
 that says the camera's state and why (an `<img>` in the grid shows it as it is). `X-Vsn-Snapshot` says
 which (`picture` or `placeholder`); `X-Vsn-Picture-Time` when the picture was filmed. On a cluster, a
-camera run by another pod is redirected there (307), as live view is."""
+camera run by another pod is answered by that pod (relayed), as live view is."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from aiohttp import web
 
 from vsnative.alerters.draw import encode_jpeg, placeholder
 from vsnative.api.keys import SERVICES
-from vsnative.api.peers import redirect_to_owner
-from vsnative.api.spec import BINARY, ApiRoutes, Content, Redirect
+from vsnative.api.peers import relay_to_owner
+from vsnative.api.spec import BINARY, ApiRoutes, Content
 from vsnative.log import without_userinfo
 from vsnative.media.camera_clock import filmed_by_reports
 
@@ -38,7 +38,7 @@ async def _placeholder(*lines: str) -> web.Response:
 @routes.get(
     "/api/cameras/{camera_id}/snapshot.jpg",
     "the camera's latest picture (its latest keyframe, decoded once), or a placeholder picture with its "
-    "state; 307 to the pod that runs it",
+    "state; from the pod that runs it",
     answers={
         200: Content(
             "image/jpeg",
@@ -49,7 +49,6 @@ async def _placeholder(*lines: str) -> web.Response:
                 "X-Vsn-Picture-Time": "when the picture was filmed (unix seconds)",
             },
         ),
-        307: Redirect("another pod runs the camera"),
     },
     errors=(401, 404),
 )
@@ -63,7 +62,9 @@ async def snapshot(request: web.Request) -> web.StreamResponse:
             raise web.HTTPNotFound(text=f"no camera {camera_id!r}")
         if camera.excluded:
             return await _placeholder(camera.name or camera_id, "EXCLUDED")
-        await redirect_to_owner(request, camera_id)
+        relayed = await relay_to_owner(request, camera_id)
+        if relayed is not None:
+            return relayed
         return await _placeholder(camera.name or camera_id, "NOT RUNNING", "waiting for an agent")
     name = agent.camera.name or camera_id
     if time.monotonic() - agent.router.last_packet_at < FRESH_SECONDS:
