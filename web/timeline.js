@@ -6,6 +6,7 @@
 
 const ZOOMS = [600, 3600, 6 * 3600, 24 * 3600, 3 * 86400]; // seconds the timeline shows (1 hour at first)
 const EXPORT_MAX = 3600; // the API's export limit (VSN_EXPORT_MAX_SECONDS by default)
+const EVENT_LOOKBACK = 3600; // events that began this long before the span shown are looked for too
 
 export function createTimeline({ $, el, json, withToken, showError }) {
   const video = $("vod-video");
@@ -70,17 +71,22 @@ export function createTimeline({ $, el, json, withToken, showError }) {
     const [start, end] = range();
     const id = encodeURIComponent(state.camera.id);
     const query = `start=${start.toFixed(3)}&end=${end.toFixed(3)}`;
+    // events select by their start: those that began up to an hour before the span and go on into it too
+    const around = `start=${(start - EVENT_LOOKBACK).toFixed(3)}&end=${end.toFixed(3)}`;
     try {
       const url = withToken(`/api/cameras/${id}/vod.m3u8?${query}`);
       const [playlist, events, health] = await Promise.all([
         fetch(url), // 404: nothing recorded in the range
-        json(`/api/events?camera=${id}&kind=detection&limit=1000&${query}`),
-        json(`/api/events?camera=${id}&kind=health&limit=1000&${query}`),
+        json(`/api/events?camera=${id}&kind=detection&limit=1000&${around}`),
+        json(`/api/events?camera=${id}&kind=health&limit=1000&${around}`),
       ]);
       // the recorded spans are the playlist's own (3 days are 50,000 clips: no second listing of them)
       state.segments = playlist.ok ? parsePlaylist(await playlist.text()) : [];
       state.spans = merge(state.segments);
-      state.events = [...events.events, ...health.events].sort((a, b) => a.timestamp - b.timestamp);
+      const now = Date.now() / 1000;
+      state.events = [...events.events, ...health.events]
+        .filter((e) => e.timestamp >= start || (e.end === null ? now : e.end) >= start)
+        .sort((a, b) => a.timestamp - b.timestamp);
       attach(state.segments.length ? url : null);
       const last = state.segments[state.segments.length - 1];
       // by default the newest recording: the last minute before the end
@@ -205,7 +211,8 @@ export function createTimeline({ $, el, json, withToken, showError }) {
     for (const event of state.events) {
       const kind = event.kind === "detection" ? "detection" : "health";
       const title = `${event.label || event.kind} ${new Date(event.timestamp * 1000).toISOString()}`;
-      items.push(placed(el("div", { class: `mark ${kind}`, title, "data-kind": event.kind }), x(event.timestamp)));
+      const [start] = range(); // an event that began before the span is marked at its left edge
+      items.push(placed(el("div", { class: `mark ${kind}`, title, "data-kind": event.kind }), x(Math.max(event.timestamp, start))));
     }
     const [start, end] = range();
     for (let i = 0; i < 4; i++) {
