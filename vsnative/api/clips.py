@@ -103,6 +103,17 @@ async def list_clips(request: web.Request) -> web.Response:
     )
 
 
+async def clip_named(request: web.Request) -> Path:
+    """The clip file the URL's camera_id, day and name give; 404 when there is none."""
+    services = request.app[SERVICES]
+    info = request.match_info
+    await camera_dir(services, info["camera_id"])
+    path = clip_file(services.settings.recordings_dir, info["camera_id"], info["day"], info["name"])
+    if path is None:
+        raise web.HTTPNotFound(text="no such clip")
+    return path
+
+
 @routes.get(
     "/api/cameras/{camera_id}/clips/{day}/{name}",
     "one clip (HTTP Range supported)",
@@ -110,12 +121,7 @@ async def list_clips(request: web.Request) -> web.Response:
     errors=(401, 404),
 )
 async def get_clip(request: web.Request) -> web.FileResponse:
-    services = request.app[SERVICES]
-    info = request.match_info
-    await camera_dir(services, info["camera_id"])
-    path = clip_file(services.settings.recordings_dir, info["camera_id"], info["day"], info["name"])
-    if path is None:
-        raise web.HTTPNotFound(text="no such clip")
+    path = await clip_named(request)
     return web.FileResponse(
         path, headers={"Content-Type": "video/mp4", "Cache-Control": "private, max-age=86400"}
     )
@@ -160,15 +166,10 @@ async def vod_playlist(request: web.Request) -> web.Response:
     errors=(401, 404),
 )
 async def vod_segment(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    info = request.match_info
-    await camera_dir(services, info["camera_id"])
-    at = info["at"]
+    at = request.match_info["at"]
     if not (at.isdigit() and len(at) <= 16):
         raise web.HTTPNotFound(text="no such segment")
-    path = clip_file(services.settings.recordings_dir, info["camera_id"], info["day"], info["name"])
-    if path is None:
-        raise web.HTTPNotFound(text="no such clip")
+    path = await clip_named(request)
     try:
         data = await asyncio.get_running_loop().run_in_executor(None, timeline_segment, path, int(at))
     except FileNotFoundError as exc:  # retention removed it meanwhile

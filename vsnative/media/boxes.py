@@ -87,20 +87,29 @@ def _child(data: bytes | bytearray, start: int, end: int, kind: bytes) -> Iterat
             yield pos + header, pos + size
 
 
-def timescales(init: bytes) -> dict[int, int]:
-    """track_ID -> its media timescale (ticks a second), from an init section's moov/trak/tkhd and mdhd."""
-    out: dict[int, int] = {}
+def _tracks(init: bytes) -> Iterator[tuple[int, int, bytes]]:
+    """Each track of an init section: its track_ID (tkhd), media timescale (mdhd) and sample description
+    (the stsd box: codec, its parameter sets, picture size, audio format)."""
     for moov, moov_end in _child(init, 0, len(init), b"moov"):
         for trak, trak_end in _child(init, moov, moov_end, b"trak"):
             track = scale = None
+            stsd = b""
             for tkhd, _ in _child(init, trak, trak_end, b"tkhd"):  # version, flags; 2 times; track_ID
                 track = struct.unpack_from(">I", init, tkhd + (20 if init[tkhd] == 1 else 12))[0]
             for mdia, mdia_end in _child(init, trak, trak_end, b"mdia"):
                 for mdhd, _ in _child(init, mdia, mdia_end, b"mdhd"):  # version, flags; 2 times; timescale
                     scale = struct.unpack_from(">I", init, mdhd + (20 if init[mdhd] == 1 else 12))[0]
-            if track is not None and scale:
-                out[track] = scale
-    return out
+                for minf, minf_end in _child(init, mdia, mdia_end, b"minf"):
+                    for stbl, stbl_end in _child(init, minf, minf_end, b"stbl"):
+                        for box, box_end in _child(init, stbl, stbl_end, b"stsd"):
+                            stsd += init[box:box_end]
+            if track is not None and scale is not None:
+                yield track, scale, stsd
+
+
+def timescales(init: bytes) -> dict[int, int]:
+    """track_ID -> its media timescale (ticks a second), from an init section's moov/trak/tkhd and mdhd."""
+    return {track: scale for track, scale, _ in _tracks(init) if scale}
 
 
 def shift_decode_times(media: bytearray, ticks: Mapping[int, int]) -> int:
@@ -144,15 +153,6 @@ def media_config(init: bytes) -> str:
     digest can share one init section in a playlist; the rest of a moov differs from clip to clip (an
     edit list's start, the clip's own metadata) without changing what a player needs."""
     digest = hashlib.sha256()
-    for moov, moov_end in _child(init, 0, len(init), b"moov"):
-        for trak, trak_end in _child(init, moov, moov_end, b"trak"):
-            for tkhd, _ in _child(init, trak, trak_end, b"tkhd"):
-                digest.update(init[tkhd + (20 if init[tkhd] == 1 else 12) :][:4])  # track_ID
-            for mdia, mdia_end in _child(init, trak, trak_end, b"mdia"):
-                for mdhd, _ in _child(init, mdia, mdia_end, b"mdhd"):
-                    digest.update(init[mdhd + (20 if init[mdhd] == 1 else 12) :][:4])  # timescale
-                for minf, minf_end in _child(init, mdia, mdia_end, b"minf"):
-                    for stbl, stbl_end in _child(init, minf, minf_end, b"stbl"):
-                        for stsd, stsd_end in _child(init, stbl, stbl_end, b"stsd"):
-                            digest.update(init[stsd:stsd_end])
+    for track, scale, stsd in _tracks(init):
+        digest.update(struct.pack(">II", track, scale) + stsd)
     return digest.hexdigest()[:16]
