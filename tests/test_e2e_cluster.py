@@ -25,7 +25,7 @@ import pytest
 import redis
 
 from tests.support.redis import URL, RedisServer, delete_prefix, unique_prefix
-from tests.support.service import Service, start_monitor, write_settings
+from tests.support.service import Service, start_monitor, stop_monitor, write_settings
 from tests.support.whep import Viewer
 from vsnative.control.redis_events import RedisEvents
 from vsnative.events import Event
@@ -165,9 +165,12 @@ class Cluster:
             if name not in self.killed_at:
                 service.stop()
         if self.monitor is not None:
-            self.monitor.terminate()
-            self.monitor.wait(timeout=20)
-        delete_prefix(URL, self.prefix)
+            try:
+                assert stop_monitor(self.monitor, self.tmp / "monitor.log") == 0
+            finally:
+                delete_prefix(URL, self.prefix)
+        else:
+            delete_prefix(URL, self.prefix)
 
     def records(self) -> list[dict[str, Any]]:
         events = []

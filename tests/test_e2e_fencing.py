@@ -19,7 +19,7 @@ import pytest
 from tests.support.camera import FakeCamera
 from tests.support.media import Media
 from tests.support.redis import URL, delete_prefix, unique_prefix
-from tests.support.service import Service, start_monitor, write_settings
+from tests.support.service import Service, start_monitor, stop_monitor, write_settings
 from tests.test_e2e_cluster import import_cameras
 
 pytestmark = pytest.mark.slow
@@ -67,7 +67,7 @@ def test_a_manager_paused_past_its_lease_writes_nothing_when_it_wakes(media: Med
             settings, recordings, *flags, "--manager-id", "taker", "--max-agents", "2", command="manager"
         )
         try:
-            monitor = start_monitor(settings, common, 1.0)
+            monitor = start_monitor(settings, common, 1.0, tmp_path / "monitor.log")
             paused.start()
             paused.wait_for(
                 lambda: all(a["healthy"] for a in paused.agents().values()) and len(paused.agents()) == 2,
@@ -96,10 +96,11 @@ def test_a_manager_paused_past_its_lease_writes_nothing_when_it_wakes(media: Med
                 if service.proc is not None and service.proc.poll() is None:
                     os.kill(service.proc.pid, signal.SIGCONT)
                 service.stop()
-            if monitor is not None:
-                monitor.terminate()
-                monitor.wait(timeout=20)
-            delete_prefix(URL, prefix)
+            try:
+                if monitor is not None:
+                    assert stop_monitor(monitor, tmp_path / "monitor.log") == 0
+            finally:
+                delete_prefix(URL, prefix)
 
     first, second = tokens_of(paused, "agent_start"), tokens_of(taker, "agent_start")
     assert set(first) == set(second) == set(CAMERAS)

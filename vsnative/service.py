@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from vsnative import telemetry
+from vsnative import cancellation, telemetry
 from vsnative.agent import AgentEnv
 from vsnative.alerters import ALERTERS
 from vsnative.alerters.bus import AlertBus, AlertsConfig
@@ -114,7 +114,7 @@ async def open_backend(settings: Settings, file_store: FileCameraStore | None) -
             log.error(
                 "redis unreachable at %s (%s); retrying in %.1f s", redact(settings.redis_url), exc, delay
             )
-            await asyncio.sleep(delay)
+            await cancellation.sleep(delay)
     log.info("connected to redis at %s", redact(settings.redis_url))
     backend = RedisBackend(client, settings.redis_prefix)
     return Backend(backend, backend, backend, backend, client.aclose)
@@ -149,7 +149,7 @@ async def _sweep_loop(
                 min_free = pipeline.retention.minFreeBytes
                 for notice in watch.observe(time.monotonic(), report.forced, report.free, min_free, age):
                     bus.notify(notice)
-        await asyncio.sleep(settings.retention_seconds)
+        await cancellation.sleep(settings.retention_seconds)
 
 
 async def run(

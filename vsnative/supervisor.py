@@ -15,11 +15,13 @@ import contextlib
 import io
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
+from vsnative import cancellation
 from vsnative.backoff import Backoff
 
 log = logging.getLogger(__name__)
@@ -28,7 +30,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Role:
     name: str
-    run: Callable[[], Awaitable[None]]
+    run: Callable[[], Coroutine[Any, Any, None]]
     state: str = "starting"  # running, restarting (after it raised), dead (given up), stopped
     failures: int = 0
     last_error: str | None = None
@@ -54,7 +56,7 @@ class Supervisor:
         self.given_up = asyncio.Event()  # a role could not be kept alive: the process should exit
         self._tasks: list[asyncio.Task[None]] = []
 
-    def add(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+    def add(self, name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self.roles[name] = Role(name, run)
 
     def down(self) -> list[str]:
@@ -93,11 +95,17 @@ class Supervisor:
             role.state = "running"
             started = time.monotonic()
             try:
-                await role.run()
+                # each run in a task of its own: a TaskGroup inside that fails leaves its parent task
+                # counted as cancelled on Python 3.11 (its __aexit__ had taken back the count before the
+                # child failed), which must not read as this role being stopped (cancellation.requested)
+                await asyncio.create_task(role.run(), name=role.name)
             except asyncio.CancelledError:
                 role.state = "stopped"
                 raise
             except Exception as exc:
+                if cancellation.requested():  # it raised on its way out (a lost CancelledError): stopped
+                    role.state = "stopped"
+                    raise asyncio.CancelledError from exc
                 now = time.monotonic()
                 if now - started > self.window:
                     backoff.reset()
@@ -124,7 +132,7 @@ class Supervisor:
                 log.error(
                     "%s failed (%s); restarting in %.1f s", role.name, role.last_error, delay, exc_info=exc
                 )
-                await asyncio.sleep(delay)
+                await cancellation.sleep(delay)
                 continue
             role.state = "stopped"  # a role that returns has finished its work
             return

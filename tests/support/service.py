@@ -53,6 +53,22 @@ def start_monitor(
         return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
 
 
+def stop_monitor(proc: subprocess.Popen[bytes], log: Path | None, seconds: float = 20.0) -> int:
+    """SIGTERM the monitor and wait `seconds` for it (it stops in under a second; an orchestrator kills
+    with -9 after 30 s). One still running then is killed, never left behind, and the test fails with
+    the end of its log (a hung shutdown logs the stack of what it waits for)."""
+    proc.terminate()
+    try:
+        return proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+        tail = log.read_text(errors="replace")[-4000:] if log is not None else "(no log)"
+        raise AssertionError(
+            f"the monitor ran on {seconds:.0f} s after SIGTERM; its log ends:\n{tail}"
+        ) from None
+
+
 class Service:
     """A vsnative serve process; logs go to a file the test can read."""
 

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from vsnative import cancellation
 from vsnative.agent import Agent, Heartbeat, HeartbeatSink
 from vsnative.backoff import Backoff
 from vsnative.control.fence import Fence
@@ -142,6 +143,7 @@ class AgentsManager:
     async def _consume_loop(self) -> None:
         backoff = Backoff(0.25, RETRY_SECONDS)  # orphans are taken again within a second of its return
         while True:
+            cancellation.check()  # take() blocks in Redis: the round itself may have lost a cancel
             free = self.pool.free_slots
             if free <= 0:  # full: take no request, so other managers get them ("unsubscribe")
                 self._slot_freed.clear()
@@ -156,7 +158,7 @@ class AgentsManager:
             except BACKEND_ERRORS as exc:
                 delay = backoff.next_delay()
                 log.warning("manager %s: backend unreachable (%s); retrying in %.1f s", self.id, exc, delay)
-                await asyncio.sleep(delay)
+                await cancellation.sleep(delay)
 
     async def _handle(self, request: OrphanRequest) -> None:
         camera_id = request.camera_id
@@ -234,7 +236,7 @@ class AgentsManager:
         failing = False
         while True:
             # while the backend is away, every second: renewals resume within a second of its return
-            await asyncio.sleep(min(ttl / 3, RETRY_SECONDS) if failing else ttl / 3)
+            await cancellation.sleep(min(ttl / 3, RETRY_SECONDS) if failing else ttl / 3)
             held = list(self.held.items())
             self._renew_failed = False
             reasons = await asyncio.gather(*(self._renew(camera_id, lease, ttl) for camera_id, lease in held))
@@ -277,7 +279,7 @@ class AgentsManager:
                 await self.registry.announce(self.id, self.status())
             except BACKEND_ERRORS as exc:
                 log.warning("manager %s: reconcile skipped, backend unreachable (%s)", self.id, exc)
-            await asyncio.sleep(self.config.reconcile_seconds)
+            await cancellation.sleep(self.config.reconcile_seconds)
 
     async def reconcile(self) -> None:
         """Stop agents whose camera is excluded, deleted or reconfigured; restart long-unhealthy ones."""

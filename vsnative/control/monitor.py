@@ -3,11 +3,11 @@ stale heartbeat become orphan requests, a bounded number per period, never two f
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
 
+from vsnative import cancellation
 from vsnative.control.leases import Leases
 from vsnative.control.orphans import OrphanQueue
 from vsnative.control.outage import BACKEND_ERRORS
@@ -49,7 +49,7 @@ class AgentsMonitor:
                 log.warning(
                     "monitor: backend unreachable (%s); next sweep in %.0f s", exc, self.config.period_seconds
                 )
-            await asyncio.sleep(self.config.period_seconds)
+            await cancellation.sleep(self.config.period_seconds)
 
     async def sweep(self) -> list[str]:
         """Publish orphan requests; return the camera ids published this time."""
