@@ -20,7 +20,7 @@ from vsnative.api import (
 from vsnative.api.auth import bearer_auth
 from vsnative.api.errors import error_middleware
 from vsnative.api.keys import OPERATIONS, OUTAGE, SERVICES, Services
-from vsnative.api.peers import peer_session
+from vsnative.api.peers import PEER_FAILURES, PeerFailures, peer_session
 from vsnative.control.outage import OutageLog
 
 __all__ = ["SERVICES", "Services", "create_app"]
@@ -33,6 +33,7 @@ def create_app(services: Services, token: str | None = None) -> web.Application:
     app = web.Application(middlewares=middlewares, client_max_size=MAX_REQUEST_BYTES)
     app[SERVICES] = services
     app[OUTAGE] = OutageLog()
+    app[PEER_FAILURES] = PeerFailures()  # calls to other pods that got no answer
     app.cleanup_ctx.append(peer_session)  # the client other pods are asked with
     operations = {}
     for module in (health, agents, cameras, cluster, clips, events, metrics, openapi, snapshots, whep, ui):

@@ -7,7 +7,7 @@ import aiohttp
 from aiohttp import web
 
 from vsnative.api.keys import SERVICES
-from vsnative.api.peers import cluster_agents, get_json, owner_url, this_manager
+from vsnative.api.peers import PEER_FAILURES, cluster_agents, get_json, owner_url, this_manager
 from vsnative.api.schemas import Agent, AgentList, AgentQuery
 from vsnative.api.spec import ApiRoutes, query, reply
 
@@ -56,9 +56,11 @@ async def get_agent(request: web.Request) -> web.Response:
         try:  # a ValidationError is a ValueError: a peer of another version, answering what we cannot read
             listed = AgentList.model_validate(await get_json(request, f"{url}/api/agents?scope=local"))
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            request.app[PEER_FAILURES].failure("agent", url, exc)
             raise web.HTTPServiceUnavailable(
                 text=f"the manager running camera {camera_id!r} does not answer", headers={"Retry-After": "5"}
             ) from exc
+        request.app[PEER_FAILURES].answered(url)
         for found in listed.agents:
             if found.cameraId == camera_id:
                 return reply(Agent, found)

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from vsnative.agent import AgentState
 from vsnative.api.keys import SERVICES
+from vsnative.api.peers import PEER_FAILURES
 from vsnative.api.spec import ApiRoutes, Content
 from vsnative.control.outage import UNREACHABLE
 from vsnative.parts import PartState
@@ -188,6 +189,13 @@ async def metrics(request: web.Request) -> web.Response:
         "# HELP vsnative_playlist_clips_unreadable clips left out of playback: their layout cannot be read",
         "# TYPE vsnative_playlist_clips_unreadable gauge",
         f"vsnative_playlist_clips_unreadable {services.playlists.unreadable}",
+        "# HELP vsnative_peer_calls_failed_total calls to another pod that got no usable answer, by call "
+        "(agents: the cluster's agent list; agent: one agent; relay: live view or a picture passed on)",
+        "# TYPE vsnative_peer_calls_failed_total counter",
+        *(
+            f'vsnative_peer_calls_failed_total{{call="{call}"}} {request.app[PEER_FAILURES].failed[call]}'
+            for call in ("agents", "agent", "relay")
+        ),
         "# HELP vsnative_viewers live viewers (WebRTC) of all cameras of this process",
         "# TYPE vsnative_viewers gauge",
         f"vsnative_viewers {sum(agent.viewers for agent in agents)}",

@@ -15,6 +15,8 @@ token (all pods of a deployment share it).
 from __future__ import annotations
 
 import asyncio
+import collections
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,6 +29,37 @@ from vsnative.api.schemas import Agent, AgentList
 PEER_TIMEOUT_SECONDS = 2.0
 RELAY_TIMEOUT_SECONDS = 10.0  # a WHEP offer: the owner gathers its ICE candidates before it answers
 PEERS = web.AppKey("peers", aiohttp.ClientSession)
+log = logging.getLogger(__name__)
+
+
+class PeerFailures:
+    """Calls to other pods that got no usable answer: counted by call (/metrics
+    `vsnative_peer_calls_failed_total`), and logged once when a peer stops answering and once when it
+    answers again, not per request (a browser polls /api/agents every few seconds)."""
+
+    def __init__(self) -> None:
+        self.failed: collections.Counter[str] = collections.Counter()  # by call: agents, agent, relay
+        self._down: set[str] = set()  # peers whose last call failed
+
+    def failure(self, call: str, peer: str, exc: BaseException) -> None:
+        self.failed[call] += 1
+        if peer not in self._down:
+            self._down.add(peer)
+            log.warning(
+                "peer %s does not answer (%s: %s); counted in vsnative_peer_calls_failed_total, logged "
+                "again when it answers",
+                peer,
+                type(exc).__name__,
+                str(exc)[:200],
+            )
+
+    def answered(self, peer: str) -> None:
+        if peer in self._down:
+            self._down.discard(peer)
+            log.info("peer %s answers again", peer)
+
+
+PEER_FAILURES = web.AppKey("peer_failures", PeerFailures)
 
 
 async def peer_session(app: web.Application) -> AsyncIterator[None]:
@@ -87,8 +120,10 @@ async def relay_to_owner(
                 response.headers[name] = resp.headers[name]
             for link in resp.headers.getall("Link", []):
                 response.headers.add("Link", link)
+            request.app[PEER_FAILURES].answered(url)
             return response
     except (aiohttp.ClientError, TimeoutError) as exc:
+        request.app[PEER_FAILURES].failure("relay", url, exc)
         raise web.HTTPServiceUnavailable(
             text=f"the manager running camera {camera_id!r} does not answer", headers={"Retry-After": "5"}
         ) from exc
@@ -112,11 +147,13 @@ async def cluster_agents(request: web.Request) -> tuple[list[Agent], list[str]]:
     others = await peers(request.app[SERVICES])
 
     async def one(manager: dict[str, Any]) -> list[Agent] | None:
+        url = str(manager["url"]).rstrip("/")
         try:
-            body = await get_json(request, f"{str(manager['url']).rstrip('/')}/api/agents?scope=local")
-            listed = AgentList.model_validate(body)
-        except (aiohttp.ClientError, TimeoutError, ValueError):
+            listed = AgentList.model_validate(await get_json(request, f"{url}/api/agents?scope=local"))
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            request.app[PEER_FAILURES].failure("agents", url, exc)
             return None
+        request.app[PEER_FAILURES].answered(url)
         return [agent.model_copy(update={"manager": str(manager["id"])}) for agent in listed.agents]
 
     answers = await asyncio.gather(*(one(m) for m in others))
