@@ -43,13 +43,50 @@ def test_the_same_answers_from_either_store(store: Events) -> None:
     assert [e.id for e in store.query(limit=3)] == ["h2", "d9", "d8"]
     assert [e.id for e in store.query(camera="door")] == ["d9", "d7", "d5", "h1", "d3", "d1"]
     assert [e.id for e in store.query(label="car")] == ["d9", "d6", "d3", "d0"]
-    assert [e.id for e in store.query(start=1003, end=1006)] == ["d5", "h1", "d4", "d3"]  # end exclusive
+    # end exclusive; the detections begun before the range are still going on (no end): they overlap it
+    assert [e.id for e in store.query(start=1003, end=1006)] == ["d5", "h1", "d4", "d3", "d2", "d1", "d0"]
+    assert [e.id for e in store.query(start=1003, end=1006, kinds={"camera_offline"})] == ["h1"]
     assert [e.id for e in store.query(kinds={"camera_offline", "storage_low"})] == ["h2", "h1"]
     assert [e.id for e in store.query(camera="door", kinds={"detection"}, limit=2)] == ["d9", "d7"]
     assert store.query(camera="nobody") == []
     assert store.get("d3") == detection(3, camera="door", label="car")
     assert store.get("h1") == offline
     assert store.get("missing") is None
+
+
+def span(name: str, start: float, end: float | None, camera: str = "door") -> Event:
+    return Event(name, camera, "car", 0.9, (0, 0, 1, 1), start, None, end=end)
+
+
+def test_a_range_lists_the_events_that_overlap_it(store: Events) -> None:
+    """[1000, 1100): what began in it, and what began before and went on into it (a car parked since
+    before, an event still going on); a moment (a health event) only when it is in the range."""
+    for event in (
+        span("over", 900, 950),
+        span("just-before", 500, 999.9),
+        span("ends-inside", 950, 1010),
+        span("going-on", 980, None),
+        span("spans-it", 990, 1200),
+        span("inside", 1040, 1060),
+        span("at-start", 1000, 1000.5),
+        span("at-end", 1100, 1110),
+        span("other-camera", 970, 1020, camera="yard"),
+        Event("moment-before", "door", "", 0.0, (0, 0, 0, 0), 990.0, None, "camera_offline", "gone"),
+        Event("moment", "door", "", 0.0, (0, 0, 0, 0), 1050.0, None, "camera_offline", "gone"),
+    ):
+        store.add(event)
+    found = store.query(camera="door", start=1000, end=1100)
+    assert [e.id for e in found] == ["moment", "inside", "at-start", "spans-it", "going-on", "ends-inside"]
+    assert [e.id for e in store.query(camera="door", start=1000, end=1100, limit=4)] == [
+        "moment",
+        "inside",
+        "at-start",
+        "spans-it",
+    ]
+    assert [e.id for e in store.query(start=1000, end=1100, in_progress=True)] == ["going-on"]
+    assert "other-camera" in {e.id for e in store.query(start=1000, end=1100)}
+    store.add(span("going-on", 980, 995))  # it ended before the range after all
+    assert "going-on" not in {e.id for e in store.query(camera="door", start=1000, end=1100)}
 
 
 def test_many_events_are_paged_through(store: Events) -> None:

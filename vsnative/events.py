@@ -39,6 +39,7 @@ CREATE INDEX IF NOT EXISTS events_label_ts ON events (label, ts);
 CREATE INDEX IF NOT EXISTS events_kind_ts ON events (kind, ts);
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
 CREATE INDEX IF NOT EXISTS events_open ON events (camera) WHERE end_ts IS NULL AND kind = 'detection';
+CREATE INDEX IF NOT EXISTS events_end_ts ON events (end_ts, ts);
 """
 # columns added since the first release: a database written by an older version gains them at open
 ADDED_COLUMNS = {
@@ -165,8 +166,11 @@ class Events(Protocol):
         zone: str | None = None,
         in_progress: bool | None = None,
     ) -> list[Event]:
-        """Newest first (by start); `kinds` keeps only events of those kinds, `zone` the detections that
-        entered that zone, `in_progress` those still going on (True) or over (False)."""
+        """Newest first (by start). `start`/`end`: the events that overlap [start, end): begun before
+        `end`, and begun at or after `start` or still going on then (a detection that ended at or after
+        `start`, or goes on; an event without an end is a moment). `kinds` keeps only events of those
+        kinds, `zone` the detections that entered that zone, `in_progress` those still going on (True) or
+        over (False)."""
         ...
 
     def close(self) -> None: ...
@@ -231,12 +235,8 @@ class EventStore:
         if kinds is not None:
             where.append("kind IN (" + ", ".join("?" * len(kinds)) + ")")
             args.extend(sorted(kinds))
-        for clause, value in (
-            ("camera = ?", camera),
-            ("label = ?", label),
-            ("ts >= ?", start),
-            ("ts < ?", end),
-        ):
+        going_on = "kind = 'detection' AND end_ts IS NULL"
+        for clause, value in (("label = ?", label),):
             if value is not None:
                 where.append(clause)
                 args.append(value)
@@ -244,13 +244,34 @@ class EventStore:
             where.append("EXISTS (SELECT 1 FROM json_each(events.zones) WHERE json_each.value = ?)")
             args.append(zone)
         if in_progress is not None:
-            going_on = "kind = 'detection' AND end_ts IS NULL"
             where.append(going_on if in_progress else f"NOT ({going_on})")
+
+        mine = ["camera = ?"] if camera is not None else []  # the camera and the range's end, each part
+        theirs: list[Any] = [camera] if camera is not None else []
+        if end is not None:
+            mine.append("ts < ?")
+            theirs.append(end)
+
         # only fixed clauses are joined; every value is a bound parameter
-        sql = f"SELECT {COLUMNS} FROM events" + (" WHERE " + " AND ".join(where) if where else "")  # noqa: S608
-        sql += " ORDER BY ts DESC LIMIT ?"
+        def select(*more: str, table: str = "events") -> str:
+            return f"SELECT {COLUMNS} FROM {table} WHERE " + " AND ".join([*where, *more] or ["1"])  # noqa: S608
+
+        if start is None:
+            sql, params = select(*mine), [*args, *theirs]
+        else:
+            # begun in the range; or before it and ended in or after it, found by their end; or before it
+            # and going on (the planner, left to itself, walks every older event by its start, camera or
+            # kind: 136 against 5 ms for the last hour of 200,000 events)
+            sql = " UNION ALL ".join(
+                (
+                    select(*mine, "ts >= ?"),
+                    select(*mine, "ts < ?", "end_ts >= ?", table="events INDEXED BY events_end_ts"),
+                    select(*mine, "ts < ?", going_on, table="events INDEXED BY events_open"),
+                )
+            )
+            params = [*args, *theirs, start, *args, *theirs, start, start, *args, *theirs, start]
         with self._lock:
-            rows = self._db.execute(sql, (*args, limit)).fetchall()
+            rows = self._db.execute(sql + " ORDER BY ts DESC LIMIT ?", (*params, limit)).fetchall()
         return [_event(row) for row in rows]
 
     def close(self) -> None:

@@ -6,7 +6,6 @@
 
 const ZOOMS = [600, 3600, 6 * 3600, 24 * 3600, 3 * 86400]; // seconds the timeline shows (1 hour at first)
 const EXPORT_MAX = 3600; // the API's export limit (VSN_EXPORT_MAX_SECONDS by default)
-const EVENT_LOOKBACK = 3600; // events that began this long before the span shown are looked for too
 
 export function createTimeline({ $, el, json, withToken, showError }) {
   const video = $("vod-video");
@@ -71,14 +70,12 @@ export function createTimeline({ $, el, json, withToken, showError }) {
     const [start, end] = range();
     const id = encodeURIComponent(state.camera.id);
     const query = `start=${start.toFixed(3)}&end=${end.toFixed(3)}`;
-    // events select by their start: those that began up to an hour before the span and go on into it too
-    const around = `start=${(start - EVENT_LOOKBACK).toFixed(3)}&end=${end.toFixed(3)}`;
     try {
       const url = withToken(`/api/cameras/${id}/vod.m3u8?${query}`);
       const [playlist, events, health] = await Promise.all([
         fetch(url), // 404: nothing recorded in the range
-        json(`/api/events?camera=${id}&kind=detection&limit=1000&${around}`),
-        json(`/api/events?camera=${id}&kind=health&limit=1000&${around}`),
+        json(`/api/events?camera=${id}&kind=detection&limit=1000&${query}`),
+        json(`/api/events?camera=${id}&kind=health&limit=1000&${query}`),
       ]);
       // the recorded spans are the playlist's own (3 days are 50,000 clips: no second listing of them)
       state.segments = playlist.ok ? parsePlaylist(await playlist.text()) : [];

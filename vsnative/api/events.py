@@ -41,7 +41,7 @@ async def event_or_404(request: web.Request) -> Event:
 
 @routes.get(
     "/api/events",
-    "events, newest first (by start; `start`/`end` select by start)",
+    "events, newest first (by start); `start`/`end`: those that overlap [start, end)",
     query=EventQuery,
     answers={200: EventList},
     errors=(400, 401, 404),

@@ -63,7 +63,8 @@ class TimeRange(Schema):
 
 
 class EventQuery(TimeRange):
-    """`start`/`end` select events by their start."""
+    """`start`/`end`: the events that overlap [start, end): begun in it, or begun before and still going
+    on at `start` (a detection that ended at or after it, or goes on)."""
 
     camera: str | None = None
     label: str | None = None

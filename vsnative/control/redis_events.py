@@ -2,10 +2,12 @@
 `GET /api/events` with everyone's (the `Events` seam of events.py; SQLite is the embedded backend's).
 
 Keys (under the backend's prefix): `event:<id>` holds the event as JSON; `events` and
-`events:camera:<id>` are sorted sets of ids scored by time, so a time range is one ZREVRANGEBYSCORE and
-a camera's events never scan the others'. Label and kind are filtered on the way, a batch at a time, at
-most SCAN_LIMIT events looked at per query. Blocking (redis-py's synchronous client, thread-safe pool):
-called from worker threads like the SQLite store.
+`events:camera:<id>` are sorted sets of ids scored by start, so a time range is one ZREVRANGEBYSCORE and
+a camera's events never scan the others'; `events:end` and `events:camera:<id>:end` score them by end
+(+inf while a detection goes on, its start for a moment), for the events begun before a range that go on
+into it (events stored before the end index existed are found by their start only). Label and kind
+are filtered on the way, a batch at a time, at most SCAN_LIMIT events looked at per query. Blocking
+(redis-py's synchronous client, thread-safe pool): called from worker threads like the SQLite store.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ class RedisEvents:
             pipe.set(self._key("event", event.id), json.dumps(record))
             pipe.zadd(self._key("events"), {event.id: event.ts})
             pipe.zadd(self._key("events", "camera", event.camera), {event.id: event.ts})
+            ends = float("inf") if event.in_progress else event.end if event.end is not None else event.ts
+            pipe.zadd(self._key("events", "end"), {event.id: ends})
+            pipe.zadd(self._key("events", "camera", event.camera, "end"), {event.id: ends})
             pipe.execute()
 
     def get(self, event_id: str) -> Event | None:
@@ -75,10 +80,38 @@ class RedisEvents:
         """Newest first (by start); see `events.Events.query`."""
         index = self._key("events", "camera", camera) if camera is not None else self._key("events")
         high = f"({end}" if end is not None else "+inf"  # end is exclusive, as in the SQLite store
+
+        def wanted(event: Event) -> bool:
+            return (
+                (label is None or event.label == label)
+                and (kinds is None or event.kind in kinds)
+                and (zone is None or zone in event.zones)
+                and (in_progress is None or event.in_progress == in_progress)
+            )
+
         low = str(start) if start is not None else "-inf"
+        found = self._scan(index, high, low, wanted, limit, newest_first=True)
+        if start is None or len(found) >= limit:
+            return found
+        # begun before the range and going on into it: by their end, at or after `start`; all older than
+        # the events above, so they come after them, newest first
+        before = self._scan(
+            index + ":end", "+inf", str(start), lambda e: e.ts < start and wanted(e), SCAN_LIMIT, False
+        )
+        before.sort(key=lambda e: e.ts, reverse=True)
+        return found + before[: limit - len(found)]
+
+    def _scan(
+        self, index: str, high: str, low: str, wanted: Any, limit: int, newest_first: bool
+    ) -> list[Event]:
+        """The wanted events of `index` scored in [low, high], a batch at a time, at most SCAN_LIMIT."""
         found: list[Event] = []
         for offset in range(0, SCAN_LIMIT, BATCH):
-            ids: Any = self._redis.zrevrangebyscore(index, high, low, start=offset, num=BATCH)
+            ids: Any = (
+                self._redis.zrevrangebyscore(index, high, low, start=offset, num=BATCH)
+                if newest_first
+                else self._redis.zrangebyscore(index, low, high, start=offset, num=BATCH)
+            )
             if not ids:
                 break
             raws: Any = self._redis.mget([self._key("event", i) for i in ids])
@@ -86,12 +119,7 @@ class RedisEvents:
                 if not isinstance(raw, str):
                     continue  # removed meanwhile
                 event = _event(raw)
-                if (
-                    (label is None or event.label == label)
-                    and (kinds is None or event.kind in kinds)
-                    and (zone is None or zone in event.zones)
-                    and (in_progress is None or event.in_progress == in_progress)
-                ):
+                if wanted(event):
                     found.append(event)
                     if len(found) >= limit:
                         return found
