@@ -139,3 +139,32 @@ async def test_service_events_go_to_the_service_topic(broker: Broker, alerter: M
     assert topic == "vsnative/service/events"
     assert payload["kind"] == "storage_low"
     assert payload["cameraId"] is None
+
+
+async def test_close_stops_the_connection_even_when_its_cancel_is_lost_in_a_publish(
+    broker: Broker, alerter: MqttAlerter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """close() cancels the alerter's connection task just as a publish's wait_for completes: on Python
+    3.11 the CancelledError is lost there (the publish returns as if nothing happened); the connection
+    still ends, and close() returns."""
+    real = aiomqtt.Client.publish
+    closing: list[asyncio.Task[None]] = []
+
+    async def acknowledged() -> None:  # done at its first step, as an awaited PUBACK that has arrived
+        return None
+
+    async def publish_as_close_lands(self: aiomqtt.Client, *args: Any, **kwargs: Any) -> None:
+        await real(self, *args, **kwargs)
+        if not closing:  # close() runs now: its cancel lands while the wait_for below completes
+            closing.append(asyncio.create_task(alerter.close()))
+            await asyncio.wait_for(acknowledged(), 5)
+
+    monkeypatch.setattr(aiomqtt.Client, "publish", publish_as_close_lands)
+    await alerter.send(alert("person", 1000.0, event_id="e1"))
+    for _ in range(100):
+        if closing:
+            break
+        await asyncio.sleep(0.05)
+    assert closing, "the alert was not published"
+    done, _ = await asyncio.wait(closing, timeout=5)
+    assert done, "close() still waits for the connection 5 s later"

@@ -17,6 +17,7 @@ import aiomqtt
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from vsnative import cancellation
 from vsnative.alerters.base import ALERTERS, Alert, Alerter, Counts
 from vsnative.backoff import Backoff
 from vsnative.health_events import Notice
@@ -81,6 +82,9 @@ class MqttAlerter(Alerter):
                 ) as client:
                     backoff.reset()
                     while True:
+                        # close() cancels this task; aiomqtt waits for each publish through wait_for,
+                        # which on Python 3.11 can lose that cancel: then it would wait here for ever
+                        cancellation.check()
                         if pending is None:
                             pending = await self._queue.get()
                         await self._publish(client, pending)
