@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.support.camera import FakeCamera
 from tests.support.media import copy_quietly, decode_errors, video_packets
 from tests.support.service import Service, write_settings
+from vsnative.events import Event, EventStore
 from vsnative.media.export import ExportError, export
 
 pytestmark = pytest.mark.slow
@@ -328,3 +329,49 @@ def test_metrics_parse_and_count(recorded: tuple[Service, Path]) -> None:
     assert samples[("vsnative_agents", ())] == 1
     assert ("vsnative_orphan_backlog", ()) in samples
     assert os.environ.get("VSN_API_TOKEN") is None  # the token reached only the service
+
+
+def test_an_event_longer_than_one_export_gives_its_first_export(tmp_path: Path, media: Any) -> None:
+    """A car parked for hours is one event: its clip is the first exportMaxSeconds from 5 s before its
+    start (X-Vsn-Cut says so), also while it goes on, not a join of hours; a short one is whole, and one in
+    progress for less than that still answers 202."""
+    camera = FakeCamera({"/cam": media.h264_720}).start()
+    settings = write_settings(tmp_path / "settings", [{"id": "cam", "rtspUrl": camera.url("/cam")}])
+    recordings = tmp_path / "recordings"
+    service = Service(settings, recordings, env={"VSN_EXPORT_MAX_SECONDS": "12"})
+    service.start()
+    try:
+        service.wait_for(lambda: service.agents()["cam"]["counters"]["clips"] >= 3, 40, "three clips")
+        clips = [
+            json.loads(line)
+            for day in sorted((recordings / "cam").glob("*/index.jsonl"))
+            for line in day.read_text().splitlines()
+        ]
+        first = float(clips[0]["start"])
+        store = EventStore(recordings / "events.db")  # the service's own store (SQLite in WAL mode)
+        for event in (
+            Event("parked", "cam", "car", 0.9, (0, 0, 1, 1), first + 5, None, end=first + 14),
+            Event("still-parked", "cam", "car", 0.9, (0, 0, 1, 1), first + 5, None),
+            Event("short", "cam", "car", 0.9, (0, 0, 1, 1), first + 5, None, end=first + 5.5),
+            Event("arriving", "cam", "car", 0.9, (0, 0, 1, 1), time.time() - 1, None),
+        ):
+            store.add(event)
+        store.close()
+        for name in ("parked", "still-parked"):
+            status, headers, body = fetch(f"{service.base}/api/events/{name}/clip.mp4")
+            assert status == 200, (name, body[:300])
+            assert headers["X-Vsn-Cut"] == "12"  # of a 19 s window (5 s before, 9 s, 5 s after), or more
+            start, duration = float(headers["X-Vsn-Start-Unix"]), float(headers["X-Vsn-Duration"])
+            assert start <= first + 0.1  # from 5 s before the event's start
+            assert 11.5 < duration <= 12 + 5.1  # its first 12 s, to the end of the clip they end in
+            (tmp_path / f"{name}.mp4").write_bytes(body)
+            assert decode_errors(tmp_path / f"{name}.mp4") == ""
+        status, headers, _ = fetch(f"{service.base}/api/events/short/clip.mp4")  # a 10.5 s window
+        assert status == 200
+        assert "X-Vsn-Cut" not in headers
+        status, _, body = fetch(f"{service.base}/api/events/arriving/clip.mp4")
+        assert status == 202
+        assert json.loads(body)["status"] == "in progress"
+    finally:
+        service.stop()
+        camera.stop()

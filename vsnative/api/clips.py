@@ -33,6 +33,8 @@ EXPORTED = Content(
         "X-Vsn-Start": "the first frame's time (ISO 8601)",
         "X-Vsn-Start-Unix": "the same in unix seconds",
         "X-Vsn-Duration": "seconds",
+        "X-Vsn-Cut": "an event's clip only, when the event lasted longer than one export: the seconds (from "
+        "5 s before its start) the clip is cut to",
     },
 )
 PLAYLIST = Content("application/vnd.apple.mpegurl", "HLS playlist (fMP4)")
@@ -196,8 +198,11 @@ async def export_range(request: web.Request) -> web.StreamResponse:
     return await send_export(request, camera_id, start, end)
 
 
-async def send_export(request: web.Request, camera_id: str, start: float, end: float) -> web.StreamResponse:
-    """Join the clips of [start, end) into one MP4 (no re-encoding) and send it; 404 when none covers it."""
+async def send_export(
+    request: web.Request, camera_id: str, start: float, end: float, headers: dict[str, str] | None = None
+) -> web.StreamResponse:
+    """Join the clips of [start, end) into one MP4 (no re-encoding) and send it, with `headers` too; 404
+    when none covers it."""
     root = request.app[SERVICES].settings.recordings_dir
     loop = asyncio.get_running_loop()
     clips = await loop.run_in_executor(None, request.app[SERVICES].clips.between, camera_id, start, end)
@@ -220,6 +225,7 @@ async def send_export(request: web.Request, camera_id: str, start: float, end: f
                 "X-Vsn-Start": iso(result.start),
                 "X-Vsn-Start-Unix": f"{result.start:.6f}",
                 "X-Vsn-Duration": f"{result.duration:.3f}",
+                **(headers or {}),
             }
         )
         response.content_length = await loop.run_in_executor(None, os.path.getsize, tmp)

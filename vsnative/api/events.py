@@ -103,22 +103,32 @@ def snapshot_file(recordings: Path, event: Event) -> Path | None:
 
 @routes.get(
     "/api/events/{event_id}/clip.mp4",
-    "the recorded clips around the event, joined (no re-encoding); 202 with Retry-After while they are "
-    "still being written",
+    "the recorded clips around the event, joined (no re-encoding), at most exportMaxSeconds from its start "
+    "(X-Vsn-Cut then says so); 202 with Retry-After while they are still being written",
     answers={200: EXPORTED, 202: NotYet},
     errors=(401, 404),
 )
 async def clip(request: web.Request) -> web.StreamResponse:
     """The recorded clips from 5 s before the event's start to 5 s after its end, joined; 202 with
     Retry-After while the event goes on or the clips that will cover it are still being written (before:
-    404, or a clip ending before the event)."""
+    404, or a clip ending before the event). An event longer than one export (a car parked for hours is
+    one event) gives its first `export_max_seconds` from 5 s before its start, the moment it appeared, with
+    `X-Vsn-Cut` (the seconds the clip is cut to); once that much is recorded, also while it goes on. (Before,
+    the clip of a car parked 6 h was a 6 h join, some 11 GB written to the recordings volume first.)"""
     event = await event_or_404(request)
     if not event.camera:
         raise web.HTTPNotFound(text="this event is about the service, not a camera: it has no clip")
+    most = request.app[SERVICES].settings.export_max_seconds
+    start = event.ts - CLIP_BEFORE
     if event.in_progress:
-        reason = "the event goes on: its clip is ready once it has ended and been recorded"
-        return not_yet("in progress", reason, None, None, POLL_SECONDS * 2)
-    start, end = event.ts - CLIP_BEFORE, (event.end if event.end is not None else event.ts) + CLIP_AFTER
+        if time.time() < start + most:
+            reason = "the event goes on: its clip is ready once it has ended and been recorded"
+            return not_yet("in progress", reason, None, None, POLL_SECONDS * 2)
+        end = math.inf  # longer than one export already: its first one
+    else:
+        end = (event.end if event.end is not None else event.ts) + CLIP_AFTER
+    cut = end - start > most
+    end = min(end, start + most)
     clips = await asyncio.to_thread(request.app[SERVICES].clips.between, event.camera, start, end)
     covered = max((c.end for c in clips), default=None)
     now = time.time()
@@ -126,7 +136,7 @@ async def clip(request: web.Request) -> web.StreamResponse:
         retry = max(POLL_SECONDS, math.ceil(end - now) + POLL_SECONDS)
         reason = "the clips covering this event are still being written"
         return not_yet("recording", reason, covered, end, retry)
-    return await send_export(request, event.camera, start, end)
+    return await send_export(request, event.camera, start, end, {"X-Vsn-Cut": f"{most:g}"} if cut else None)
 
 
 def not_yet(
