@@ -164,12 +164,10 @@ class Cluster:
         for name, service in self.managers.items():
             if name not in self.killed_at:
                 service.stop()
-        if self.monitor is not None:
-            try:
+        try:
+            if self.monitor is not None:
                 assert stop_monitor(self.monitor, self.tmp / "monitor.log") == 0
-            finally:
-                delete_prefix(URL, self.prefix)
-        else:
+        finally:
             delete_prefix(URL, self.prefix)
 
     def records(self) -> list[dict[str, Any]]:

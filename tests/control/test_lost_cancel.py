@@ -33,15 +33,10 @@ class CancelledOnTheWire(RedisBackend):
 
     def __init__(self, client: Any, prefix: str, command: str) -> None:
         super().__init__(client, prefix)
-        self.command = command
         self.answered_after_cancel = 0
         self.sending = asyncio.Event()  # set as the command goes out
         self.cancel_own_task = True  # else whoever waits for `sending` cancels it
-
-    def __getattribute__(self, name: str) -> Any:
-        attribute = super().__getattribute__(name)
-        if name != super().__getattribute__("command"):
-            return attribute
+        real = getattr(self, command)
 
         async def cancelled_as_sent(*args: Any, **kwargs: Any) -> Any:
             task = asyncio.current_task()
@@ -49,12 +44,12 @@ class CancelledOnTheWire(RedisBackend):
             if self.cancel_own_task:
                 task.cancel()
             self.sending.set()
-            result = await attribute(*args, **kwargs)
+            result = await real(*args, **kwargs)
             if task.cancelling():
                 self.answered_after_cancel += 1  # the CancelledError was lost: the caller carries on
             return result
 
-        return cancelled_as_sent
+        setattr(self, command, cancelled_as_sent)  # this instance's command only
 
 
 Wire = Callable[[str], Awaitable["CancelledOnTheWire"]]
